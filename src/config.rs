@@ -1,0 +1,332 @@
+//! Settings: read from the environment once, at start, into one typed struct.
+//!
+//! Nothing else in the crate reads environment variables. Every value is parsed
+//! and checked here, so a bad setting stops the start with one clear line that
+//! names the variable, instead of failing later in the middle of a request.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+/// The secret shipped in `.env.example`: fine to try the app with, refused in production.
+pub const EXAMPLE_SECRET: &str =
+    "change-me-this-example-secret-is-public-so-never-use-it-in-production-0123456789";
+
+/// The shortest secret accepted, in bytes: the cookie key is derived from it.
+pub const MIN_SECRET_BYTES: usize = 64;
+
+/// Where the app runs: production turns on the strict defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Friendly defaults: a private PostgreSQL, a generated secret, a demo user.
+    Development,
+    /// Secure cookies, a required secret and database, no demo user.
+    Production,
+}
+
+/// A secret that never shows itself in logs or `{:?}` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call this only where the value is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Every setting of the application, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: the PostgreSQL to use; `None` in development starts a private one.
+    pub database_url: Option<Secret>,
+    /// `SESSION_SECRET`: encrypts the session cookie; `None` in development only.
+    pub session_secret: Option<Secret>,
+    /// `SESSION_SECRET_PREVIOUS`: a retired secret still accepted during rotation.
+    pub session_secret_previous: Option<Secret>,
+    /// `SESSION_TTL_SECONDS`: a session ends after this much inactivity.
+    pub session_ttl: Duration,
+    /// `SESSION_ABSOLUTE_TTL_SECONDS`: a session ends this long after it began, whatever the activity.
+    pub session_absolute_ttl: Duration,
+    /// `SESSION_PRUNE_INTERVAL_SECONDS`: how often expired sessions are deleted.
+    pub session_prune_interval: Duration,
+    /// `DATABASE_MAX_CONNECTIONS`: the pool size.
+    pub database_max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: how long a request waits for a connection before a 503.
+    pub database_acquire_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels any statement running longer.
+    pub database_statement_timeout: Duration,
+    /// `BIND_ADDR`: where to listen; port 0 picks a free port.
+    pub bind_addr: SocketAddr,
+    /// `APP_ENV`: development or production.
+    pub environment: Environment,
+    /// `COOKIE_SECURE`: send the session cookie over HTTPS only.
+    pub cookie_secure: bool,
+    /// `RUST_LOG`: the env_logger filter.
+    pub rust_log: String,
+}
+
+/// A setting that could not be accepted: which variable, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong, in words a person can act on.
+    pub problem: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid setting {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// Reads the settings from the process environment (after `.env`, see `main.rs`).
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests can pass a map instead of the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let environment = match var("APP_ENV").as_deref().map(str::trim) {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "APP_ENV",
+                    problem: format!("expected `development` or `production`, got `{other}`"),
+                });
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let session_secret = secret(var("SESSION_SECRET"), "SESSION_SECRET", production)?;
+        if production && session_secret.is_none() {
+            return Err(SettingsError {
+                variable: "SESSION_SECRET",
+                problem: "required in production (at least 64 bytes of random text)".into(),
+            });
+        }
+        let session_secret_previous = secret(
+            var("SESSION_SECRET_PREVIOUS"),
+            "SESSION_SECRET_PREVIOUS",
+            production,
+        )?;
+
+        let database_url = var("DATABASE_URL").map(Secret::new);
+        if production && database_url.is_none() {
+            return Err(SettingsError {
+                variable: "DATABASE_URL",
+                problem: "required in production".into(),
+            });
+        }
+
+        let session_ttl = seconds(&var, "SESSION_TTL_SECONDS", 3600)?;
+        let session_absolute_ttl = seconds(&var, "SESSION_ABSOLUTE_TTL_SECONDS", 86_400)?;
+        let session_prune_interval = seconds(&var, "SESSION_PRUNE_INTERVAL_SECONDS", 300)?;
+        let database_acquire_timeout = seconds(&var, "DATABASE_ACQUIRE_TIMEOUT_SECONDS", 5)?;
+        let database_statement_timeout =
+            Duration::from_millis(number(&var, "DATABASE_STATEMENT_TIMEOUT_MS", 5_000, 1)?);
+        let database_max_connections =
+            u32::try_from(number(&var, "DATABASE_MAX_CONNECTIONS", 16, 1)?).map_err(|_| {
+                SettingsError {
+                    variable: "DATABASE_MAX_CONNECTIONS",
+                    problem: "too large".into(),
+                }
+            })?;
+
+        let bind_addr = match var("BIND_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(text) => text.trim().parse().map_err(|_| SettingsError {
+                variable: "BIND_ADDR",
+                problem: format!("expected an address like 127.0.0.1:8080, got `{text}`"),
+            })?,
+        };
+
+        let cookie_secure = match var("COOKIE_SECURE").as_deref().map(str::trim) {
+            None => production,
+            Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "COOKIE_SECURE",
+                    problem: format!("expected `true` or `false`, got `{other}`"),
+                });
+            }
+        };
+
+        Ok(Settings {
+            database_url,
+            session_secret,
+            session_secret_previous,
+            session_ttl,
+            session_absolute_ttl,
+            session_prune_interval,
+            database_max_connections,
+            database_acquire_timeout,
+            database_statement_timeout,
+            bind_addr,
+            environment,
+            cookie_secure,
+            rust_log: var("RUST_LOG").unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// True in production.
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// The session cookie's name. In production the `__Host-` prefix makes the browser
+    /// insist on `Secure`, `Path=/` and no `Domain`, so no sibling site can plant or read it.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.is_production() {
+            "__Host-session"
+        } else {
+            "session"
+        }
+    }
+}
+
+/// Checks a secret's length, and that production does not run on the public example.
+fn secret(
+    value: Option<String>,
+    variable: &'static str,
+    production: bool,
+) -> Result<Option<Secret>, SettingsError> {
+    let Some(value) = value else { return Ok(None) };
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(SettingsError {
+            variable,
+            problem: format!(
+                "must be at least {MIN_SECRET_BYTES} bytes long, got {} bytes",
+                value.len()
+            ),
+        });
+    }
+    if production && value == EXAMPLE_SECRET {
+        return Err(SettingsError {
+            variable,
+            problem: "is the public example secret from .env.example; generate your own".into(),
+        });
+    }
+    Ok(Some(Secret::new(value)))
+}
+
+/// A positive whole number of seconds, or the default when unset.
+fn seconds(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+) -> Result<Duration, SettingsError> {
+    number(var, variable, default, 1).map(Duration::from_secs)
+}
+
+/// A whole number of at least `min`, or the default when unset.
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    min: u64,
+) -> Result<u64, SettingsError> {
+    let Some(text) = var(variable) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(value) if value >= min => Ok(value),
+        Ok(value) => Err(SettingsError {
+            variable,
+            problem: format!("must be at least {min}, got {value}"),
+        }),
+        Err(_) => Err(SettingsError {
+            variable,
+            problem: format!("expected a whole number, got `{text}`"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(s.session_ttl, Duration::from_secs(3600));
+        assert_eq!(s.session_absolute_ttl, Duration::from_secs(86_400));
+        assert_eq!(s.session_prune_interval, Duration::from_secs(300));
+        assert_eq!(s.database_max_connections, 16);
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.environment, Environment::Development);
+        assert!(!s.cookie_secure);
+        assert_eq!(s.cookie_name(), "session");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_by_name() {
+        let err = settings(&[("SESSION_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "SESSION_SECRET");
+        assert!(err.to_string().contains("at least 64 bytes"));
+    }
+
+    #[test]
+    fn an_unparsable_number_is_refused_by_name() {
+        let err = settings(&[("SESSION_TTL_SECONDS", "ten")]).unwrap_err();
+        assert_eq!(err.variable, "SESSION_TTL_SECONDS");
+        let err = settings(&[("DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn production_requires_a_real_secret_and_database() {
+        let err = settings(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "SESSION_SECRET");
+        let err = settings(&[
+            ("APP_ENV", "production"),
+            ("SESSION_SECRET", EXAMPLE_SECRET),
+        ])
+        .unwrap_err();
+        assert!(err.problem.contains("example"));
+        let secret = "x".repeat(64);
+        let err = settings(&[("APP_ENV", "production"), ("SESSION_SECRET", &secret)]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        let s = settings(&[
+            ("APP_ENV", "production"),
+            ("SESSION_SECRET", &secret),
+            ("DATABASE_URL", "postgres://db/app"),
+        ])
+        .expect("complete production settings");
+        assert!(s.cookie_secure);
+        assert_eq!(s.cookie_name(), "__Host-session");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let secret = "s".repeat(64);
+        let s = settings(&[("SESSION_SECRET", &secret)]).expect("valid");
+        assert!(!format!("{s:?}").contains(&secret));
+    }
+}

@@ -1,0 +1,59 @@
+//! `CsrfForm<T>`: the extractor every POST handler uses for its form.
+//!
+//! It does three checks, in this order, before the handler runs:
+//! 1. the body is at most [`MAX_BODY_BYTES`] (else `413`);
+//! 2. its `csrf_token` field equals this session's token (else `403`, and the
+//!    handler never runs, so nothing changes);
+//! 3. it decodes into `T` (else `400`). Handlers take text fields and validate
+//!    them into domain types themselves, so a wrong value gets a `422` page with
+//!    a message rather than a bare `400`.
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::StatusCode, web};
+use serde::{Deserialize, de::DeserializeOwned};
+
+use crate::{error::AppError, session::AppSession};
+
+/// The largest form body accepted: 16 KiB.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A form that passed the size and CSRF checks, decoded into `T`.
+pub struct CsrfForm<T>(pub T);
+
+/// Only the token, read before anything else in the form is looked at.
+#[derive(Deserialize, Default)]
+struct CsrfField {
+    csrf_token: Option<String>,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // `web::Bytes` enforces the app's `PayloadConfig` limit (see startup.rs).
+        let body = web::Bytes::from_request(req, payload);
+        let session = AppSession::extract(req);
+        Box::pin(async move {
+            let body = body.await.map_err(|error| {
+                if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::BadRequest("The request body could not be read.".into())
+                }
+            })?;
+            let session = session.await.map_err(|_| AppError::CsrfRejected)?;
+
+            let field: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+            match field.csrf_token {
+                Some(token) if session.csrf_token_matches(&token) => {}
+                _ => return Err(AppError::CsrfRejected),
+            }
+
+            serde_urlencoded::from_bytes(&body)
+                .map(CsrfForm)
+                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! session-demo: server-side HTTP sessions in PostgreSQL, with actix-web and sqlx.
+//!
+//! Start reading at [`startup`], then [`session::store`].
+
+/// The shopping cart: products, cart lines, and why they are not in the session.
+pub mod cart;
+/// Settings from the environment, validated once.
+pub mod config;
+/// The connection pool and the embedded migrations.
+pub mod database;
+/// A private PostgreSQL server for development and tests.
+pub mod dev_postgres;
+/// The one error type of the web layer.
+pub mod error;
+/// Form bodies: size limit, CSRF check, parsing.
+pub mod forms;
+/// Security headers on every response.
+pub mod headers;
+/// The pages.
+pub mod routes;
+/// Sessions: the PostgreSQL store, pruning, the typed session.
+pub mod session;
+/// Building and running the application.
+pub mod startup;

@@ -1,0 +1,34 @@
+//! The binary: settings, logging, then the application. Everything else is in the library.
+
+use session_demo::{config::Settings, startup::Application};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // A `.env` file, if present, fills in variables the environment does not set.
+    let _ = dotenvy::dotenv();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("session-demo: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    env_logger::Builder::new()
+        .parse_filters(&settings.rust_log)
+        .init();
+
+    let result = async {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("{error:#}");
+            eprintln!("session-demo: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `GET /`, the visit counter, and `GET /visits`, its read-only JSON view.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::{error::AppError, routes::layout::Layout, session::AppSession};
+
+/// The counter page: `templates/home.html`.
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    /// The shared layout.
+    pub layout: Layout,
+    /// Visits of this session, this one included.
+    pub visits: u64,
+}
+
+/// Counts the visit in the session and shows the count.
+///
+/// The first visit creates the session: the middleware stores `{"visits": 1}`
+/// under a new key and sends the key in a cookie. Later visits load, change and
+/// store it again: two round trips to PostgreSQL.
+pub async fn counter(
+    session: AppSession,
+    pool: web::Data<PgPool>,
+) -> Result<HttpResponse, AppError> {
+    let visits = session.record_visit();
+    let page = HomePage {
+        layout: Layout::for_session(&session, &pool, "home").await?,
+        visits,
+    };
+    Ok(html(page.render()?))
+}
+
+/// The JSON body of `GET /visits`.
+#[derive(Serialize)]
+pub struct Visits {
+    /// Visits recorded so far; 0 without a session.
+    pub visits: u64,
+}
+
+/// Shows the count without changing the session: one round trip with a
+/// cookie, none without (and no cookie is set).
+pub async fn visits(session: AppSession) -> HttpResponse {
+    HttpResponse::Ok().json(Visits {
+        visits: session.visits(),
+    })
+}
+
+/// A `200 OK` HTML response.
+pub fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}

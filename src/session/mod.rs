@@ -1,0 +1,11 @@
+//! Sessions: the PostgreSQL store, its pruning task, the typed view handlers use,
+//! and the middleware stack that ties them to actix-session.
+
+pub mod key;
+pub mod middleware;
+pub mod prune;
+pub mod store;
+pub mod typed;
+
+pub use store::{ExpiryPolicy, PgSessionStore};
+pub use typed::AppSession;

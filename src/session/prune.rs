@@ -1,0 +1,96 @@
+//! Pruning: deleting expired sessions in the background.
+//!
+//! An expired row is already invisible (every query of the store checks
+//! `expires_at > now()`), so pruning is housekeeping, not security: it keeps the
+//! table small. Three rules make it safe to run in every app process at once:
+//!
+//! - **One pruner at a time.** Each batch runs in a short transaction that first
+//!   takes a PostgreSQL advisory lock with `pg_try_advisory_xact_lock`. If another
+//!   process holds it, this one skips the round instead of waiting; the lock is
+//!   released by the commit, or by PostgreSQL if the connection dies.
+//! - **Bounded batches.** Each transaction deletes at most [`BATCH_SIZE`] rows, so
+//!   no statement holds locks on thousands of rows while requests wait.
+//! - **Errors do not stop it.** A failed round is logged and the next one runs on
+//!   schedule; when the database comes back, pruning resumes by itself.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+/// The most rows one pruning transaction deletes.
+pub const BATCH_SIZE: i64 = 1000;
+
+/// The advisory lock key that elects the single pruner (an arbitrary constant: "SESSPRUN").
+const PRUNE_LOCK: i64 = 0x5345_5353_5052_554e;
+
+/// What one pruning round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneOutcome {
+    /// This process held the lock and deleted this many expired rows.
+    Pruned(u64),
+    /// Another process was pruning; this one left it alone.
+    Skipped,
+}
+
+/// Deletes every expired session, batch by batch, unless another process is already pruning.
+pub async fn prune_expired(pool: &PgPool) -> Result<PruneOutcome, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(PRUNE_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            // Someone else holds the lock. If we already deleted batches they
+            // will finish the job; either way, nothing is left for us to do.
+            return Ok(if total == 0 {
+                PruneOutcome::Skipped
+            } else {
+                PruneOutcome::Pruned(total)
+            });
+        }
+        // `FOR UPDATE SKIP LOCKED` steps around rows a request is updating right
+        // now; they will be picked up in a later round if they are still expired.
+        let deleted = sqlx::query(
+            "DELETE FROM sessions
+             WHERE id IN (
+                 SELECT id FROM sessions
+                 WHERE expires_at <= now()
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED
+             )",
+        )
+        .bind(BATCH_SIZE)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        total += deleted;
+        if deleted < BATCH_SIZE as u64 {
+            return Ok(PruneOutcome::Pruned(total));
+        }
+    }
+}
+
+/// Runs [`prune_expired`] every `interval` until `shutdown` changes.
+///
+/// Spawned once per app process by `startup.rs`.
+pub async fn run_pruning(pool: PgPool, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    // The first round comes one interval after start, not at once.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        match prune_expired(&pool).await {
+            Ok(PruneOutcome::Pruned(0) | PruneOutcome::Skipped) => {}
+            Ok(PruneOutcome::Pruned(n)) => log::info!("pruned {n} expired sessions"),
+            Err(error) => log::warn!("pruning expired sessions failed, will retry: {error}"),
+        }
+    }
+    log::info!("session pruning stopped");
+}

@@ -1,0 +1,288 @@
+//! `PgSessionStore`: actix-session's `SessionStore` over a sqlx `PgPool`.
+//!
+//! actix-session does the cookie work: it reads the session key out of the
+//! encrypted cookie, hands it to a store to `load` the data, lets the handler
+//! change that data, and afterwards asks the store to `save` (a new session),
+//! `update` (a changed one) or `delete` it (logout). This file is the store:
+//! where the data really lives.
+//!
+//! Four decisions shape every query below.
+//!
+//! 1. **Only a digest of the key is stored.** The `sessions` table holds the
+//!    SHA-256 digest of each key (`key_hash`), never the key, so a leaked copy
+//!    of the database cannot be replayed as cookies. Every query looks a
+//!    session up by `key_hash = digest(key)`.
+//! 2. **Expiry is decided by PostgreSQL's clock.** Each row carries
+//!    `expires_at` (rolling: now + the inactivity timeout, moved forward on
+//!    activity) and `absolute_expires_at` (fixed at creation). Every query
+//!    compares them with the database's own `now()`, never the app's clock, so
+//!    any number of app processes agree on what has expired, and a row past its
+//!    expiry is never returned, even before the pruning task deletes it.
+//! 3. **One statement per step.** A request that only reads its session costs one
+//!    round trip (`load`), one that changes it costs two (`load`, `update`),
+//!    and a first visit costs one (`save`).
+//! 4. **A deleted session stays deleted.** `update` only changes a row that still
+//!    exists and has not expired; it never re-inserts. A request that loaded a
+//!    session just before the user logged out in another tab therefore cannot
+//!    bring its data back to life when it finishes.
+
+use std::{collections::HashMap, time::Duration};
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use anyhow::Context;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+use super::key;
+
+/// The data actix-session keeps for one session: names mapped to JSON text.
+pub type SessionState = HashMap<String, String>;
+
+/// When sessions end.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpiryPolicy {
+    /// A session ends after this long without activity (`SESSION_TTL_SECONDS`).
+    pub inactivity: Duration,
+    /// A session ends this long after it began, whatever the activity
+    /// (`SESSION_ABSOLUTE_TTL_SECONDS`).
+    pub absolute: Duration,
+}
+
+impl ExpiryPolicy {
+    /// How long a session may go without having its expiry pushed forward.
+    ///
+    /// Reading a session is activity too, so a session that is only read must
+    /// still not expire. But pushing `expires_at` forward on every read would turn
+    /// every read into a write. So a read extends the expiry only when more than a
+    /// tenth of the timeout (at most a minute) has passed since the last
+    /// extension: the session can lose at most that much of its lifetime, and a
+    /// busy session costs one write a minute instead of one per request.
+    pub fn touch_interval(&self) -> Duration {
+        (self.inactivity / 10).min(Duration::from_secs(60))
+    }
+}
+
+/// A session store backed by the `sessions` table in PostgreSQL.
+///
+/// Cloning it is cheap: the pool inside is a handle to shared connections.
+#[derive(Debug, Clone)]
+pub struct PgSessionStore {
+    pool: PgPool,
+    policy: ExpiryPolicy,
+}
+
+impl PgSessionStore {
+    /// A store that keeps sessions in `pool`'s database and ends them by `policy`.
+    ///
+    /// The table comes from `migrations/0001_sessions.sql`.
+    pub fn new(pool: PgPool, policy: ExpiryPolicy) -> Self {
+        Self { pool, policy }
+    }
+
+    /// The expiry policy this store applies.
+    pub fn policy(&self) -> ExpiryPolicy {
+        self.policy
+    }
+}
+
+impl SessionStore for PgSessionStore {
+    /// Finds a live session by its key, extending its expiry if it is due.
+    ///
+    /// Returns `None` for an unknown, deleted or expired key: actix-session then
+    /// starts a fresh, empty session, exactly as if no cookie had been sent.
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        // One statement does both jobs, so a read costs one round trip:
+        // - `found` selects the row, but only while it is live (`expires_at > now()`);
+        // - `touched` pushes the expiry forward, but only when the last extension
+        //   is older than the touch interval (see `ExpiryPolicy::touch_interval`),
+        //   and never past the absolute limit. When nothing is due it updates no
+        //   row, so PostgreSQL writes nothing and the read stays a pure read.
+        // A data-modifying CTE runs even though the final SELECT does not read it.
+        const LOAD: &str = "
+            WITH found AS (
+                SELECT id, state, last_seen_at
+                FROM sessions
+                WHERE key_hash = $1 AND expires_at > now()
+            ), touched AS (
+                UPDATE sessions
+                SET last_seen_at = now(),
+                    expires_at = least(now() + $2::interval, sessions.absolute_expires_at)
+                FROM found
+                WHERE sessions.id = found.id
+                  AND found.last_seen_at < now() - $3::interval
+            )
+            SELECT state::text FROM found";
+        let state: Option<String> = sqlx::query_scalar(LOAD)
+            .bind(key::digest(session_key.as_ref()).as_slice())
+            .bind(self.policy.inactivity)
+            .bind(self.policy.touch_interval())
+            .fetch_optional(&self.pool)
+            .await
+            .context("loading a session")
+            .map_err(LoadError::Other)?;
+
+        state
+            .map(|json| decode_state(&json))
+            .transpose()
+            .map_err(LoadError::Deserialization)
+    }
+
+    /// Stores the data of a brand-new session under a brand-new random key.
+    ///
+    /// The store, not the browser, chooses the key: a client can never pick
+    /// its own session key (no session fixation through this door).
+    async fn save(
+        &self,
+        session_state: SessionState,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let state = encode_state(&session_state).map_err(SaveError::Serialization)?;
+        let new_key = key::generate()
+            .map_err(|e| SaveError::Other(anyhow::anyhow!("no randomness for a key: {e}")))?;
+
+        // A plain INSERT: 256 random bits make a collision with an existing key
+        // practically impossible, and the UNIQUE constraint would refuse one.
+        // Both expiries are computed from the database's clock.
+        const SAVE: &str = "
+            INSERT INTO sessions (key_hash, state, expires_at, absolute_expires_at)
+            VALUES ($1, $2::jsonb, now() + least($3::interval, $4::interval), now() + $4::interval)";
+        sqlx::query(SAVE)
+            .bind(key::digest(&new_key).as_slice())
+            .bind(state)
+            .bind(self.policy.inactivity)
+            .bind(self.policy.absolute)
+            .execute(&self.pool)
+            .await
+            .context("saving a new session")
+            .map_err(SaveError::Other)?;
+
+        SessionKey::try_from(new_key).map_err(|e| SaveError::Other(e.into()))
+    }
+
+    /// Replaces the data of an existing session and extends its expiry.
+    ///
+    /// If the row is gone (logged out, revoked or expired while this request
+    /// ran), nothing is written: the data stays deleted. The old key is handed
+    /// back, names no session, and the browser's next request is anonymous.
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: SessionState,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let state = encode_state(&session_state).map_err(UpdateError::Serialization)?;
+
+        // UPDATE, never INSERT ... ON CONFLICT: an upsert would resurrect a session
+        // deleted while this request was running. `expires_at > now()` keeps an
+        // expired-but-not-yet-pruned row from coming back to life the same way.
+        const UPDATE: &str = "
+            UPDATE sessions
+            SET state = $2::jsonb,
+                last_seen_at = now(),
+                expires_at = least(now() + $3::interval, absolute_expires_at)
+            WHERE key_hash = $1 AND expires_at > now()";
+        sqlx::query(UPDATE)
+            .bind(key::digest(session_key.as_ref()).as_slice())
+            .bind(state)
+            .bind(self.policy.inactivity)
+            .execute(&self.pool)
+            .await
+            .context("updating a session")
+            .map_err(UpdateError::Other)?;
+
+        Ok(session_key)
+    }
+
+    /// Extends a live session's expiry without touching its data.
+    ///
+    /// actix-session calls this only with `TtlExtensionPolicy::OnEveryRequest`;
+    /// this app extends expiry in `load` instead (throttled), but the method
+    /// works on its own as the trait requires.
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        const TOUCH: &str = "
+            UPDATE sessions
+            SET last_seen_at = now(),
+                expires_at = least(now() + $2::interval, absolute_expires_at)
+            WHERE key_hash = $1 AND expires_at > now()";
+        sqlx::query(TOUCH)
+            .bind(key::digest(session_key.as_ref()).as_slice())
+            .bind(self.policy.inactivity)
+            .execute(&self.pool)
+            .await
+            .context("extending a session")?;
+        Ok(())
+    }
+
+    /// Deletes a session: logout, or the first half of renewing its key.
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        // Deleting a row that is already gone is fine: the goal is that it is gone.
+        sqlx::query("DELETE FROM sessions WHERE key_hash = $1")
+            .bind(key::digest(session_key.as_ref()).as_slice())
+            .execute(&self.pool)
+            .await
+            .context("deleting a session")?;
+        Ok(())
+    }
+}
+
+/// Turns actix-session's map of JSON *texts* into one JSON object for the `state` column.
+///
+/// actix-session serializes each value on its own (`"visits" -> "3"`). Storing the
+/// parsed values (`{"visits": 3}`) makes the column readable in `psql` and lets SQL
+/// look inside it (`state->>'user_id'`).
+fn encode_state(state: &SessionState) -> Result<String, anyhow::Error> {
+    let object: Map<String, Value> = state
+        .iter()
+        .map(|(name, text)| {
+            // actix-session always hands over valid JSON; keep anything else as a string.
+            let value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()));
+            (name.clone(), value)
+        })
+        .collect();
+    serde_json::to_string(&object).context("encoding session state")
+}
+
+/// The reverse of [`encode_state`]: one JSON object back into a map of JSON texts.
+fn decode_state(json: &str) -> Result<SessionState, anyhow::Error> {
+    let object: Map<String, Value> =
+        serde_json::from_str(json).context("decoding session state")?;
+    Ok(object
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_one_json_object() {
+        let mut state = SessionState::new();
+        state.insert("visits".into(), "3".into());
+        state.insert("flash".into(), "\"Signed in.\"".into());
+        let json = encode_state(&state).expect("encodes");
+        let object: Value = serde_json::from_str(&json).expect("an object");
+        assert_eq!(object["visits"], 3);
+        assert_eq!(object["flash"], "Signed in.");
+        assert_eq!(decode_state(&json).expect("decodes"), state);
+    }
+
+    #[test]
+    fn reads_extend_expiry_at_most_once_a_minute() {
+        let hour = ExpiryPolicy {
+            inactivity: Duration::from_secs(3600),
+            absolute: Duration::from_secs(86_400),
+        };
+        assert_eq!(hour.touch_interval(), Duration::from_secs(60));
+        let short = ExpiryPolicy {
+            inactivity: Duration::from_secs(20),
+            ..hour
+        };
+        assert_eq!(short.touch_interval(), Duration::from_secs(2));
+    }
+}

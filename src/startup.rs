@@ -1,0 +1,205 @@
+//! `Application::build`: from settings to a running server. `main` and every
+//! test call it, so the tests exercise exactly what production runs.
+
+use std::{net::TcpListener, path::PathBuf};
+
+use actix_files::Files;
+use actix_web::{
+    App, HttpServer,
+    cookie::Key,
+    dev::Server,
+    middleware::{Logger, from_fn},
+    web,
+};
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    config::Settings,
+    database::{self, PoolSettings},
+    dev_postgres::{DevPostgres, DevPostgresOptions},
+    headers,
+    routes::{self, health},
+    session::{
+        ExpiryPolicy, PgSessionStore,
+        middleware::{CookieSettings, session_middleware, store_errors_as_unavailable},
+        prune,
+    },
+};
+
+/// Where development keeps its private database and secret: under `target/`.
+fn dev_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target")
+}
+
+/// The static files served under `/static`.
+fn static_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
+}
+
+/// A built, listening application, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: PgPool,
+    pruner: JoinHandle<()>,
+    stop_pruner: watch::Sender<bool>,
+    dev_postgres: Option<DevPostgres>,
+}
+
+impl Application {
+    /// Connects to (or starts) PostgreSQL, migrates it, binds the listener and
+    /// builds the server. Nothing is served until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (database_url, dev_postgres) = match &settings.database_url {
+            Some(url) => (url.expose().to_owned(), None),
+            None => {
+                let server = DevPostgres::start(DevPostgresOptions {
+                    data_dir: dev_dir().join("dev-postgres"),
+                    fsync: true,
+                    port: None,
+                })
+                .await
+                .context(
+                    "DATABASE_URL is not set, and the private development PostgreSQL did not start",
+                )?;
+                (server.url("session_demo"), Some(server))
+            }
+        };
+        let pool = database::connect_and_migrate(
+            &database_url,
+            PoolSettings {
+                max_connections: settings.database_max_connections,
+                acquire_timeout: settings.database_acquire_timeout,
+                statement_timeout: settings.database_statement_timeout,
+            },
+        )
+        .await?;
+
+        let key = cookie_key(&settings)?;
+        let store = PgSessionStore::new(
+            pool.clone(),
+            ExpiryPolicy {
+                inactivity: settings.session_ttl,
+                absolute: settings.session_absolute_ttl,
+            },
+        );
+        let cookie = CookieSettings {
+            name: settings.cookie_name().into(),
+            secure: settings.cookie_secure,
+        };
+
+        let listener = TcpListener::bind(settings.bind_addr)
+            .with_context(|| format!("binding {}", settings.bind_addr))?;
+        let address = listener.local_addr()?;
+        log::info!("listening on http://{address}");
+
+        let production = settings.is_production();
+        let app_pool = pool.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(app_pool.clone()))
+                .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
+                // Static files and the health check: no session is ever loaded for them.
+                .service(
+                    Files::new("/static", static_dir()).default_handler(web::to(routes::not_found)),
+                )
+                .service(
+                    web::resource("/healthz")
+                        .get(health::healthz)
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                // Everything else is a page of a session.
+                .service(
+                    web::scope("")
+                        .wrap(headers::private_page())
+                        .wrap(session_middleware(store.clone(), key.clone(), &cookie))
+                        .wrap(from_fn(store_errors_as_unavailable))
+                        .configure(routes::session_routes)
+                        .default_service(web::to(routes::not_found)),
+                )
+                .wrap(from_fn(move |req, next| {
+                    headers::security_headers(production, req, next)
+                }))
+                .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+
+        let (stop_pruner, stopped) = watch::channel(false);
+        let pruner = tokio::spawn(prune::run_pruning(
+            pool.clone(),
+            settings.session_prune_interval,
+            stopped,
+        ));
+
+        Ok(Self {
+            port: address.port(),
+            server,
+            pool,
+            pruner,
+            stop_pruner,
+            dev_postgres,
+        })
+    }
+
+    /// The port the server listens on (useful with `BIND_ADDR=...:0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database pool the application uses.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A handle to stop the server from elsewhere (tests use it to restart the app).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (Ctrl-C, SIGTERM or a handle's `stop`), then
+    /// stops the pruning task, closes the pool and stops the private PostgreSQL.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let _ = self.stop_pruner.send(true);
+        let _ = self.pruner.await;
+        self.pool.close().await;
+        if let Some(server) = &self.dev_postgres
+            && let Err(error) = server.stop().await
+        {
+            log::warn!("stopping the private PostgreSQL failed: {error}");
+        }
+        log::info!("stopped");
+        served
+    }
+}
+
+/// The key that encrypts session cookies, derived from `SESSION_SECRET`.
+///
+/// Without a secret (development only) one is generated once and kept in
+/// `target/dev-session-secret`, so sessions survive restarts of the app.
+fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
+    if let Some(secret) = &settings.session_secret {
+        return Ok(Key::derive_from(secret.expose().as_bytes()));
+    }
+    let path = dev_dir().join("dev-session-secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.len() >= crate::config::MIN_SECRET_BYTES => secret,
+        _ => {
+            let secret = crate::session::key::random_hex::<64>()
+                .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
+            std::fs::create_dir_all(dev_dir())?;
+            std::fs::write(&path, &secret)
+                .with_context(|| format!("writing {}", path.display()))?;
+            secret
+        }
+    };
+    log::warn!(
+        "SESSION_SECRET is not set: using a development secret kept in {} (never do this in production)",
+        path.display()
+    );
+    Ok(Key::derive_from(secret.as_bytes()))
+}

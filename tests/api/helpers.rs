@@ -1,0 +1,247 @@
+//! Test harness: a fresh database per test, the real app on port 0, and a
+//! cookie-keeping HTTP client that does not follow redirects.
+
+use std::sync::{Arc, OnceLock};
+
+use reqwest::{Response, StatusCode, redirect::Policy};
+use session_demo::{
+    config::{Secret, Settings},
+    dev_postgres::{DevPostgres, DevPostgresOptions},
+    session::key::random_hex,
+    startup::Application,
+};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+/// The session secret every test app uses (so two apps share cookies).
+pub const TEST_SECRET: &str =
+    "test-secret-test-secret-test-secret-test-secret-test-secret-test-secret-0001";
+
+/// The PostgreSQL server the tests use: `DATABASE_URL`'s server when it is set,
+/// else a private one under `target/test-postgres` (started once, then reused).
+pub enum TestServer {
+    /// A server given by `DATABASE_URL`: its URL without the database name.
+    External(String),
+    /// The private server.
+    Private(DevPostgres),
+}
+
+static SERVER: OnceCell<TestServer> = OnceCell::const_new();
+
+/// The test server, started on first use.
+pub async fn test_server() -> &'static TestServer {
+    SERVER
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                let base = match url.rfind('/') {
+                    Some(slash) if slash > "postgres://".len() => url[..slash].to_string(),
+                    _ => url,
+                };
+                return TestServer::External(base);
+            }
+            let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+            let server = DevPostgres::start(DevPostgresOptions {
+                data_dir: dir.join("test-postgres"),
+                fsync: false,
+                port: None,
+            })
+            .await
+            .expect("the private test PostgreSQL starts (or set DATABASE_URL)");
+            TestServer::Private(server)
+        })
+        .await
+}
+
+/// The URL of database `name` on the test server.
+pub async fn database_url(name: &str) -> String {
+    match test_server().await {
+        TestServer::External(base) => format!("{base}/{name}"),
+        TestServer::Private(server) => server.url(name),
+    }
+}
+
+/// Creates an empty database with a unique name and returns its URL.
+/// The app creates and migrates it itself when given a name that does not exist,
+/// so tests usually just need a fresh name: [`fresh_database_url`].
+pub async fn fresh_database_url() -> String {
+    let name = format!("test_{}", random_hex::<8>().expect("randomness"));
+    drop_stale_databases().await;
+    database_url(&name).await
+}
+
+/// Drops databases left by earlier runs (once per test process).
+async fn drop_stale_databases() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    if ONCE.set(()).is_err() {
+        return;
+    }
+    let Ok(mut conn) = PgConnection::connect(&database_url("postgres").await).await else {
+        return;
+    };
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'
+         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\"")))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// Settings for a test app on `database_url`: port 0, the test secret, quiet logs.
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings are valid");
+    settings.database_url = Some(Secret::new(database_url));
+    settings.session_secret = Some(Secret::new(TEST_SECRET));
+    settings.bind_addr = "127.0.0.1:0".parse().expect("an address");
+    settings.database_max_connections = 4;
+    settings
+}
+
+/// A running app and a client that talks to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    /// The app's own pool, for looking into the database.
+    pub pool: PgPool,
+    /// The settings the app was built with.
+    pub settings: Settings,
+    /// A client that keeps cookies (one browser) and never follows redirects.
+    pub client: reqwest::Client,
+    /// The browser's cookie jar, to inspect or forge cookies.
+    pub cookies: Arc<reqwest::cookie::Jar>,
+    handle: actix_web::dev::ServerHandle,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the app on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app on a fresh database, with settings adjusted by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(&fresh_database_url().await);
+    adjust(&mut settings);
+    spawn_app_from(settings).await
+}
+
+/// Starts the app with exactly these settings (for a second instance or a restart).
+pub async fn spawn_app_from(settings: Settings) -> TestApp {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let cookies = Arc::new(reqwest::cookie::Jar::default());
+    TestApp {
+        address,
+        pool,
+        settings,
+        client: client_with(cookies.clone()),
+        cookies,
+        handle,
+        server,
+    }
+}
+
+/// A new "browser": its own cookie jar, no redirects followed.
+pub fn client_with(cookies: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(cookies)
+        .redirect(Policy::none())
+        .build()
+        .expect("a client")
+}
+
+impl TestApp {
+    /// `GET path` with this app's browser.
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_with(&self.client, path).await
+    }
+
+    /// `GET path` with another browser.
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> Response {
+        client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The body of `GET path`, asserting a 200.
+    pub async fn get_html(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("a body")
+    }
+
+    /// `POST path` with a form body.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_with(&self.client, path, form).await
+    }
+
+    /// `POST path` with a form body, from another browser.
+    pub async fn post_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        client
+            .post(format!("{}{path}", self.address))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The visit count `GET /visits` reports for this browser.
+    pub async fn visits(&self) -> u64 {
+        self.visits_with(&self.client).await
+    }
+
+    /// The visit count `GET /visits` reports for `client`.
+    pub async fn visits_with(&self, client: &reqwest::Client) -> u64 {
+        let response = self.get_with(client, "/visits").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["visits"].as_u64().expect("a number")
+    }
+
+    /// The raw value of this browser's session cookie, if it has one.
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = self.address.parse().expect("a URL");
+        let header = self.cookies.cookies(&url)?;
+        let name = format!("{}=", self.settings.cookie_name());
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(&name).map(str::to_owned))
+    }
+
+    /// Stops the server (gracefully) and waits until it has stopped.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.server.await;
+    }
+}
+
+/// A browser that sends exactly `cookie` as its session cookie.
+pub fn client_with_cookie(app: &TestApp, value: &str) -> reqwest::Client {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let url = app.address.parse().expect("a URL");
+    jar.add_cookie_str(
+        &format!("{}={value}; Path=/", app.settings.cookie_name()),
+        &url,
+    );
+    client_with(jar)
+}
