@@ -6,6 +6,8 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
+use crate::auth::throttle::AddressLimit;
+
 /// The secret shipped in `.env.example`: fine to try the app with, refused in production.
 pub const EXAMPLE_SECRET: &str =
     "change-me-this-example-secret-is-public-so-never-use-it-in-production-0123456789";
@@ -73,6 +75,9 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// `RUST_LOG`: the env_logger filter.
     pub rust_log: String,
+    /// Per-address limit on `POST /login` and `/register` (not an environment
+    /// variable: the default suits every deployment this demo has; tests adjust it).
+    pub address_limit: AddressLimit,
 }
 
 /// A setting that could not be accepted: which variable, and what is wrong with it.
@@ -183,6 +188,7 @@ impl Settings {
             environment,
             cookie_secure,
             rust_log: var("RUST_LOG").unwrap_or_else(|| "info".into()),
+            address_limit: AddressLimit::default(),
         })
     }
 

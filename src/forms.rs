@@ -1,6 +1,7 @@
-//! `CsrfForm<T>`: the extractor every POST handler uses for its form.
+//! Form bodies: `CsrfForm<T>`, the extractor every POST handler uses, and
+//! `PlainForm<T>`, the same without the CSRF check (only logout needs that).
 //!
-//! It does three checks, in this order, before the handler runs:
+//! `CsrfForm` does three checks, in this order, before the handler runs:
 //! 1. the body is at most [`MAX_BODY_BYTES`] (else `413`);
 //! 2. its `csrf_token` field equals this session's token (else `403`, and the
 //!    handler never runs, so nothing changes);
@@ -21,39 +22,63 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A form that passed the size and CSRF checks, decoded into `T`.
 pub struct CsrfForm<T>(pub T);
 
+/// A form that passed the size check, decoded into `T` (no CSRF check).
+pub struct PlainForm<T>(pub T);
+
 /// Only the token, read before anything else in the form is looked at.
 #[derive(Deserialize, Default)]
 struct CsrfField {
     csrf_token: Option<String>,
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+type Extracting<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
+
+/// Reads the body within the limit; `web::Bytes` enforces the app's
+/// `PayloadConfig` (see startup.rs).
+fn read_body(req: &HttpRequest, payload: &mut Payload) -> Extracting<web::Bytes> {
+    let body = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        body.await.map_err(|error| {
+            if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest("The request body could not be read.".into())
+            }
+        })
+    })
+}
+
+/// Decodes a form body into `T`.
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| AppError::BadRequest("The form could not be read.".into()))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for PlainForm<T> {
     type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+    type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        // `web::Bytes` enforces the app's `PayloadConfig` limit (see startup.rs).
-        let body = web::Bytes::from_request(req, payload);
+        let body = read_body(req, payload);
+        Box::pin(async move { decode(&body.await?).map(PlainForm) })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_body(req, payload);
         let session = AppSession::extract(req);
         Box::pin(async move {
-            let body = body.await.map_err(|error| {
-                if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::PayloadTooLarge
-                } else {
-                    AppError::BadRequest("The request body could not be read.".into())
-                }
-            })?;
+            let body = body.await?;
             let session = session.await.map_err(|_| AppError::CsrfRejected)?;
-
             let field: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or_default();
             match field.csrf_token {
-                Some(token) if session.csrf_token_matches(&token) => {}
-                _ => return Err(AppError::CsrfRejected),
+                Some(token) if session.csrf_token_matches(&token) => decode(&body).map(CsrfForm),
+                _ => Err(AppError::CsrfRejected),
             }
-
-            serde_urlencoded::from_bytes(&body)
-                .map(CsrfForm)
-                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))
         })
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Start reading at [`startup`], then [`session::store`].
 
+/// Accounts: credentials, passwords, users, throttling, the sign-in guard.
+pub mod auth;
 /// The shopping cart: products, cart lines, and why they are not in the session.
 pub mod cart;
 /// Settings from the environment, validated once.
@@ -16,6 +18,8 @@ pub mod error;
 pub mod forms;
 /// Security headers on every response.
 pub mod headers;
+/// The background task that deletes what has expired.
+pub mod housekeeping;
 /// The pages.
 pub mod routes;
 /// Sessions: the PostgreSQL store, pruning, the typed session.

@@ -16,15 +16,17 @@ use sqlx::PgPool;
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
+    auth::{password, throttle, users},
     config::Settings,
     database::{self, PoolSettings},
     dev_postgres::{DevPostgres, DevPostgresOptions},
-    headers,
+    headers, housekeeping,
+    routes::login::DemoAccount,
     routes::{self, health},
     session::{
         ExpiryPolicy, PgSessionStore,
+        current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_unavailable},
-        prune,
     },
 };
 
@@ -90,6 +92,23 @@ impl Application {
             secure: settings.cookie_secure,
         };
 
+        let demo = if settings.is_production() {
+            DemoAccount(None)
+        } else {
+            users::ensure_demo_user(&pool).await?;
+            DemoAccount(Some((
+                users::DEMO_USERNAME.into(),
+                users::DEMO_PASSWORD.into(),
+            )))
+        };
+        password::warm_up().await;
+        let address_limit = throttle::address_limiter(settings.address_limit)
+            .context("the per-address limit needs a burst and a period above zero")?;
+        let session_cookie = SessionCookie {
+            name: cookie.name.clone(),
+            key: key.clone(),
+        };
+
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let address = listener.local_addr()?;
@@ -101,6 +120,8 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(app_pool.clone()))
                 .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
+                .app_data(web::Data::new(demo.clone()))
+                .app_data(web::Data::new(session_cookie.clone()))
                 // Static files and the health check: no session is ever loaded for them.
                 .service(
                     Files::new("/static", static_dir()).default_handler(web::to(routes::not_found)),
@@ -116,7 +137,7 @@ impl Application {
                         .wrap(headers::private_page())
                         .wrap(session_middleware(store.clone(), key.clone(), &cookie))
                         .wrap(from_fn(store_errors_as_unavailable))
-                        .configure(routes::session_routes)
+                        .configure(|cfg| routes::session_routes(cfg, &address_limit))
                         .default_service(web::to(routes::not_found)),
                 )
                 .wrap(from_fn(move |req, next| {
@@ -129,7 +150,7 @@ impl Application {
         .run();
 
         let (stop_pruner, stopped) = watch::channel(false);
-        let pruner = tokio::spawn(prune::run_pruning(
+        let pruner = tokio::spawn(housekeeping::run(
             pool.clone(),
             settings.session_prune_interval,
             stopped,

@@ -1,11 +1,15 @@
 //! `GET /`, the visit counter, and `GET /visits`, its read-only JSON view.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::{error::AppError, routes::layout::Layout, session::AppSession};
+use crate::{
+    error::AppError,
+    routes::{layout::Layout, render},
+    session::AppSession,
+};
 
 /// The counter page: `templates/home.html`.
 #[derive(Template)]
@@ -31,7 +35,7 @@ pub async fn counter(
         layout: Layout::for_session(&session, &pool, "home").await?,
         visits,
     };
-    Ok(html(page.render()?))
+    render(StatusCode::OK, &page)
 }
 
 /// The JSON body of `GET /visits`.
@@ -47,11 +51,4 @@ pub async fn visits(session: AppSession) -> HttpResponse {
     HttpResponse::Ok().json(Visits {
         visits: session.visits(),
     })
-}
-
-/// A `200 OK` HTML response.
-pub fn html(body: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
 }

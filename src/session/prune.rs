@@ -13,10 +13,7 @@
 //! - **Errors do not stop it.** A failed round is logged and the next one runs on
 //!   schedule; when the database comes back, pruning resumes by itself.
 
-use std::time::Duration;
-
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 /// The most rows one pruning transaction deletes.
 pub const BATCH_SIZE: i64 = 1000;
@@ -72,25 +69,4 @@ pub async fn prune_expired(pool: &PgPool) -> Result<PruneOutcome, sqlx::Error> {
             return Ok(PruneOutcome::Pruned(total));
         }
     }
-}
-
-/// Runs [`prune_expired`] every `interval` until `shutdown` changes.
-///
-/// Spawned once per app process by `startup.rs`.
-pub async fn run_pruning(pool: PgPool, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-    // The first round comes one interval after start, not at once.
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => break,
-        }
-        match prune_expired(&pool).await {
-            Ok(PruneOutcome::Pruned(0) | PruneOutcome::Skipped) => {}
-            Ok(PruneOutcome::Pruned(n)) => log::info!("pruned {n} expired sessions"),
-            Err(error) => log::warn!("pruning expired sessions failed, will retry: {error}"),
-        }
-    }
-    log::info!("session pruning stopped");
 }

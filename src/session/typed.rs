@@ -17,7 +17,6 @@ const VISITS: &str = "visits";
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
 const USER_AGENT: &str = "user_agent";
-const SIGNED_IN_AT: &str = "signed_in_at";
 const CSRF_TOKEN: &str = "csrf_token";
 const CART_ID: &str = "cart_id";
 const FLASH: &str = "flash";
@@ -79,11 +78,6 @@ impl AppSession {
         })
     }
 
-    /// When this session signed in, as Unix seconds.
-    pub fn signed_in_at(&self) -> Option<i64> {
-        self.get(SIGNED_IN_AT)
-    }
-
     /// Signs the session in as `user`.
     ///
     /// The session gets a **new key** (the old row is deleted, the data moves to a
@@ -91,12 +85,11 @@ impl AppSession {
     /// it in the victim's browser (session fixation), now holds a dead key.
     /// Everything else in the session, such as the cart, comes along. The CSRF
     /// token is replaced for the same reason as the key.
-    pub fn sign_in(&self, user: &SignedInUser, user_agent: &str, now_unix: i64) {
+    pub fn sign_in(&self, user: &SignedInUser, user_agent: &str) {
         self.0.renew();
         self.set(USER_ID, user.id);
         self.set(USERNAME, &user.username);
         self.set(USER_AGENT, truncate(user_agent, 256));
-        self.set(SIGNED_IN_AT, now_unix);
         self.0.remove(CSRF_TOKEN);
     }
 

@@ -245,3 +245,123 @@ pub fn client_with_cookie(app: &TestApp, value: &str) -> reqwest::Client {
     );
     client_with(jar)
 }
+/// The `Location` header of a redirect.
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Asserts a `303 See Other` to `path`.
+pub fn assert_redirect_to(response: &Response, path: &str) {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(response), path);
+}
+
+/// The value of the first hidden `csrf_token` field in a page.
+pub fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    let end = start + html[start..].find('"').expect("closing quote");
+    html[start..end].to_string()
+}
+
+/// Connects to the app's database directly (for looking at tables).
+pub async fn connect(app: &TestApp) -> PgConnection {
+    let url = app
+        .settings
+        .database_url
+        .as_ref()
+        .expect("tests always set a URL")
+        .expose()
+        .to_owned();
+    PgConnection::connect(&url).await.expect("connects")
+}
+
+impl TestApp {
+    /// Fetches `page` and returns the CSRF token of its first form.
+    pub async fn csrf_from(&self, page: &str) -> String {
+        csrf_token(&self.get_html(page).await)
+    }
+
+    /// Registers `username` with `password` through the form (and so signs in).
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        let token = self.csrf_from("/register").await;
+        self.post(
+            "/register",
+            &[
+                ("csrf_token", &token),
+                ("username", username),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+    }
+
+    /// Logs in through the form.
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        let token = self.csrf_from("/login").await;
+        self.post(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Logs out with this session's CSRF token (any page with a form shows it).
+    pub async fn logout(&self) -> Response {
+        let token = self.csrf_from("/login").await;
+        self.post("/logout", &[("csrf_token", &token)]).await
+    }
+
+    /// A second browser of this app: its own cookies.
+    pub fn new_browser(&self) -> TestBrowser<'_> {
+        let cookies = Arc::new(reqwest::cookie::Jar::default());
+        TestBrowser {
+            app: self,
+            client: client_with(cookies),
+        }
+    }
+}
+
+/// Another browser talking to the same app.
+pub struct TestBrowser<'a> {
+    app: &'a TestApp,
+    /// Its client.
+    pub client: reqwest::Client,
+}
+
+impl TestBrowser<'_> {
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.app.get_with(&self.client, path).await
+    }
+
+    /// `POST path` with a form.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.app.post_with(&self.client, path, form).await
+    }
+
+    /// Logs in through the form.
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        let page = self.get("/login").await.text().await.expect("body");
+        let token = csrf_token(&page);
+        self.post(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}

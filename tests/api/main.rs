@@ -1,12 +1,17 @@
 //! The integration tests: one binary (it links once), one module per feature.
 //! Every test starts the real app on its own fresh database.
 
+mod accounts;
 mod counter;
+mod csrf;
 mod errors;
 mod helpers;
+mod logs;
 mod outage;
+mod password_change;
 mod proxy;
 mod round_trips;
 mod sessions;
 mod settings;
 mod store;
+mod throttle;

@@ -1,0 +1,92 @@
+//! The `users` table.
+
+use sqlx::PgPool;
+
+use super::credentials::Username;
+
+/// A user as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    /// The user's id.
+    pub id: i64,
+    /// The username as registered (its case kept).
+    pub username: String,
+    /// The Argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Why a user could not be created.
+#[derive(Debug)]
+pub enum CreateUserError {
+    /// The name is taken (in any letter case).
+    Taken,
+    /// The database failed.
+    Database(sqlx::Error),
+}
+
+/// Creates a user; the unique index on `lower(username)` decides "taken",
+/// atomically, even when two people register the same name at the same moment.
+pub async fn create(
+    pool: &PgPool,
+    username: &Username,
+    password_hash: &str,
+) -> Result<i64, CreateUserError> {
+    let result = sqlx::query_scalar(
+        "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(username.as_str())
+    .bind(password_hash)
+    .fetch_one(pool)
+    .await;
+    match result {
+        Ok(id) => Ok(id),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateUserError::Taken),
+        Err(e) => Err(CreateUserError::Database(e)),
+    }
+}
+
+/// Finds a user by name, whatever its letter case.
+pub async fn find_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Finds a user by id.
+pub async fn find_by_id(pool: &PgPool, id: i64) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password_hash(pool: &PgPool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The demo account of development, shown on the login page.
+pub const DEMO_USERNAME: &str = "demo";
+/// The demo account's password (development only, never in production).
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// Creates the demo account if it does not exist (development only).
+pub async fn ensure_demo_user(pool: &PgPool) -> anyhow::Result<()> {
+    if find_by_username(pool, DEMO_USERNAME).await?.is_some() {
+        return Ok(());
+    }
+    let hash = super::password::hash(DEMO_PASSWORD.into()).await?;
+    let username = Username::parse(DEMO_USERNAME).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match create(pool, &username, &hash).await {
+        Ok(_) | Err(CreateUserError::Taken) => Ok(()),
+        Err(CreateUserError::Database(e)) => Err(e.into()),
+    }
+}

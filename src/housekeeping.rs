@@ -1,0 +1,44 @@
+//! The background task: every `SESSION_PRUNE_INTERVAL_SECONDS`, delete what has
+//! expired. Each step survives database errors (logged; the next round retries).
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::{
+    auth::throttle,
+    cart,
+    session::prune::{PruneOutcome, prune_expired},
+};
+
+/// Runs one round of every pruning step.
+pub async fn run_once(pool: &PgPool) {
+    match prune_expired(pool).await {
+        Ok(PruneOutcome::Pruned(0) | PruneOutcome::Skipped) => {}
+        Ok(PruneOutcome::Pruned(n)) => log::info!("pruned {n} expired sessions"),
+        Err(error) => log::warn!("pruning expired sessions failed, will retry: {error}"),
+    }
+    match cart::prune_orphans(pool).await {
+        Ok(0) => {}
+        Ok(n) => log::info!("pruned {n} carts of ended sessions"),
+        Err(error) => log::warn!("pruning carts failed, will retry: {error}"),
+    }
+    if let Err(error) = throttle::prune_failures(pool).await {
+        log::warn!("pruning old login failures failed, will retry: {error}");
+    }
+}
+
+/// Runs [`run_once`] every `interval` until `shutdown` changes (or its sender is dropped).
+pub async fn run(pool: PgPool, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    // The first round comes one interval after start, not at once.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => run_once(&pool).await,
+            _ = shutdown.changed() => break,
+        }
+    }
+    log::info!("housekeeping stopped");
+}

@@ -1,0 +1,110 @@
+//! `GET /register` and `POST /register`: creating an account.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use crate::{
+    auth::{
+        credentials::{NewPassword, Username},
+        password,
+        users::{self, CreateUserError},
+    },
+    error::AppError,
+    forms::CsrfForm,
+    routes::{layout::Layout, render, see_other, user_agent},
+    session::{AppSession, typed::SignedInUser},
+};
+
+/// The registration page: `templates/register.html`.
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    /// The shared layout.
+    pub layout: Layout,
+    /// The username typed so far (kept after an error).
+    pub username: String,
+    /// What was wrong with the last attempt.
+    pub error: Option<String>,
+}
+
+/// The registration form's fields.
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+/// Shows the empty form.
+pub async fn form(session: AppSession, pool: web::Data<PgPool>) -> Result<HttpResponse, AppError> {
+    page(&session, &pool, StatusCode::OK, String::new(), None).await
+}
+
+/// Creates the account and signs it in, or shows the form again with a `422`.
+pub async fn submit(
+    CsrfForm(form): CsrfForm<RegisterForm>,
+    session: AppSession,
+    pool: web::Data<PgPool>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let rejected = |message: String| {
+        page(
+            &session,
+            &pool,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form.username.clone(),
+            Some(message),
+        )
+    };
+    let username = match Username::parse(&form.username) {
+        Ok(username) => username,
+        Err(error) => return rejected(error.to_string()).await,
+    };
+    let new_password = match NewPassword::parse(&form.password, &form.password_confirm) {
+        Ok(password) => password,
+        Err(error) => return rejected(error.to_string()).await,
+    };
+
+    let hash = password::hash(new_password.expose().to_owned())
+        .await
+        .map_err(AppError::Internal)?;
+    let id = match users::create(&pool, &username, &hash).await {
+        Ok(id) => id,
+        Err(CreateUserError::Taken) => {
+            return rejected("That username is taken; choose another.".into()).await;
+        }
+        Err(CreateUserError::Database(error)) => return Err(error.into()),
+    };
+
+    let user = SignedInUser {
+        id,
+        username: username.as_str().to_owned(),
+    };
+    session.sign_in(&user, user_agent(&req));
+    session.set_flash(&format!(
+        "Welcome, {}! Your account is ready and you are signed in.",
+        user.username
+    ));
+    Ok(see_other("/account"))
+}
+
+async fn page(
+    session: &AppSession,
+    pool: &PgPool,
+    status: StatusCode,
+    username: String,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    session.csrf_token();
+    let page = RegisterPage {
+        layout: Layout::for_session(session, pool, "register").await?,
+        username,
+        error,
+    };
+    render(status, &page)
+}

@@ -1,0 +1,116 @@
+//! Every POST needs this session's CSRF token: without it, or with a wrong one,
+//! the answer is 403 and nothing changes.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A snapshot of everything a POST could change.
+async fn snapshot(app: &TestApp) -> (i64, String, String) {
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    let sessions: String =
+        sqlx::query_scalar("SELECT coalesce(string_agg(state::text || password_hash, ',' ORDER BY s.id), '') FROM sessions s LEFT JOIN users u ON u.id = s.user_id")
+            .fetch_one(&app.pool)
+            .await
+            .expect("sessions");
+    let carts: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(cart_id || ':' || product_id || 'x' || quantity, ','), '') FROM cart_lines",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("carts");
+    (users, sessions, carts)
+}
+
+#[tokio::test]
+async fn every_post_route_refuses_a_missing_or_wrong_token() {
+    let app = spawn_app().await;
+    app.register("henry", PASSWORD).await;
+    let other = app.new_browser();
+    other.login("henry", PASSWORD).await;
+    let real_token = app.csrf_from("/account").await;
+
+    let routes: [(&str, Vec<(&str, &str)>); 5] = [
+        (
+            "/register",
+            vec![
+                ("username", "mallory"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        ),
+        (
+            "/login",
+            vec![("username", "henry"), ("password", PASSWORD)],
+        ),
+        ("/logout", vec![]),
+        (
+            "/account/password",
+            vec![
+                ("current_password", PASSWORD),
+                ("new_password", "another password"),
+                ("new_password_confirm", "another password"),
+            ],
+        ),
+        ("/account/sessions/revoke", vec![("all_others", "1")]),
+    ];
+    let before = snapshot(&app).await;
+    for (path, fields) in &routes {
+        for token in [
+            None,
+            Some("wrong-token"),
+            Some(""),
+            Some(&real_token[..real_token.len() - 1]),
+        ] {
+            let mut form = fields.clone();
+            if let Some(token) = token {
+                form.push(("csrf_token", token));
+            }
+            let response = app.post(path, &form).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} with {token:?}"
+            );
+            let page = response.text().await.expect("body");
+            assert!(page.contains("class=\"error"), "{path}: an error page");
+        }
+    }
+    assert_eq!(snapshot(&app).await, before, "nothing changed");
+    assert_eq!(
+        other.get("/account").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    assert_eq!(
+        app.get("/account").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_another_session_is_refused() {
+    let app = spawn_app().await;
+    let mallory = app.new_browser();
+    let page = mallory.get("/login").await.text().await.expect("body");
+    let mallorys_token = crate::helpers::csrf_token(&page);
+    app.get("/login").await;
+    let response = app
+        .post(
+            "/register",
+            &[
+                ("csrf_token", &mallorys_token),
+                ("username", "victim_account"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
