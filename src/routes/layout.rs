@@ -28,6 +28,15 @@ impl Layout {
         pool: &PgPool,
         current: &'static str,
     ) -> Result<Self, AppError> {
+        let cart_count = match session.cart_id() {
+            Some(cart_id) => cart::item_count(pool, &cart_id).await?,
+            None => 0,
+        };
+        Ok(Self::with_cart_count(session, current, cart_count))
+    }
+
+    /// The layout for a page that already knows the cart's item count.
+    pub fn with_cart_count(session: &AppSession, current: &'static str, cart_count: i64) -> Self {
         let user = session.user().map(|user| user.username);
         let csrf_token = if user.is_some() {
             // Signed in: the navigation shows a logout form, which needs the token.
@@ -35,17 +44,13 @@ impl Layout {
         } else {
             session.existing_csrf_token().unwrap_or_default()
         };
-        let cart_count = match session.cart_id() {
-            Some(cart_id) => cart::item_count(pool, &cart_id).await?,
-            None => 0,
-        };
-        Ok(Self {
+        Self {
             user,
             cart_count,
             csrf_token,
             flash: session.take_flash(),
             current,
-        })
+        }
     }
 
     /// The layout with no session behind it (error pages).

@@ -1,6 +1,7 @@
 //! The pages: one file per page, and the table of routes.
 
 pub mod account;
+pub mod cart;
 pub mod health;
 pub mod home;
 pub mod layout;
@@ -43,6 +44,11 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimit
             ),
         )
         .service(resource("/logout").post(login::logout))
+        .service(resource("/cart").get(cart::show))
+        .service(resource("/cart/add").post(cart::add))
+        .service(resource("/cart/update").post(cart::update))
+        .service(resource("/cart/remove").post(cart::remove))
+        .service(resource("/cart/clear").post(cart::clear))
         .service(
             web::scope("/account")
                 .wrap(from_fn(require_sign_in))

@@ -119,9 +119,7 @@ impl AppSession {
         // session sees: every POST needs this token, so every POST then finds a
         // cart id already in place, and twenty simultaneous "add to cart"
         // requests never race to create twenty different carts.
-        if self.get::<String>(CART_ID).is_none() {
-            self.set(CART_ID, key::random_hex::<16>().unwrap_or_default());
-        }
+        self.cart_id_or_create();
         token
     }
 
@@ -143,6 +141,19 @@ impl AppSession {
     /// The id of this session's cart lines, if the session has one.
     pub fn cart_id(&self) -> Option<String> {
         self.get(CART_ID).filter(|id: &String| !id.is_empty())
+    }
+
+    /// The id of this session's cart, created if the session has none yet.
+    ///
+    /// Creating it here is a last resort: normally `csrf_token` created it
+    /// already, before any POST could arrive.
+    pub fn cart_id_or_create(&self) -> String {
+        if let Some(id) = self.cart_id() {
+            return id;
+        }
+        let id = key::random_hex::<16>().unwrap_or_default();
+        self.set(CART_ID, &id);
+        id
     }
 
     /// Leaves a message for the next page this session shows.

@@ -35,7 +35,7 @@ async fn every_post_route_refuses_a_missing_or_wrong_token() {
     other.login("henry", PASSWORD).await;
     let real_token = app.csrf_from("/account").await;
 
-    let routes: [(&str, Vec<(&str, &str)>); 5] = [
+    let routes: [(&str, Vec<(&str, &str)>); 10] = [
         (
             "/register",
             vec![
@@ -58,6 +58,11 @@ async fn every_post_route_refuses_a_missing_or_wrong_token() {
             ],
         ),
         ("/account/sessions/revoke", vec![("all_others", "1")]),
+        ("/cart/add", vec![("product_id", "1"), ("quantity", "1")]),
+        ("/cart/update", vec![("product_id", "1"), ("quantity", "5")]),
+        ("/cart/remove", vec![("product_id", "1")]),
+        ("/cart/clear", vec![]),
+        ("/cart/add", vec![("product_id", "2")]),
     ];
     let before = snapshot(&app).await;
     for (path, fields) in &routes {

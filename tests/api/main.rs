@@ -2,6 +2,7 @@
 //! Every test starts the real app on its own fresh database.
 
 mod accounts;
+mod cart;
 mod counter;
 mod csrf;
 mod errors;
