@@ -4,6 +4,7 @@ pub mod account;
 pub mod cart;
 pub mod health;
 pub mod home;
+pub mod inspector;
 pub mod layout;
 pub mod login;
 pub mod register;
@@ -29,6 +30,7 @@ use crate::{
 pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimiter) {
     cfg.service(resource("/").get(home::counter))
         .service(resource("/visits").get(home::visits))
+        .service(resource("/session").get(inspector::show))
         .service(
             resource("/register").get(register::form).route(
                 web::post()

@@ -2,6 +2,7 @@
 //! and the middleware stack that ties them to actix-session.
 
 pub mod current;
+pub mod details;
 pub mod key;
 pub mod middleware;
 pub mod prune;

@@ -7,6 +7,7 @@ mod counter;
 mod csrf;
 mod errors;
 mod helpers;
+mod inspector;
 mod logs;
 mod outage;
 mod password_change;
