@@ -1,7 +1,7 @@
 //! `Application::build`: from settings to a running server. `main` and every
 //! test call it, so the tests exercise exactly what production runs.
 
-use std::{net::TcpListener, path::PathBuf};
+use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use actix_files::Files;
 use actix_web::{
@@ -27,6 +27,7 @@ use crate::{
         ExpiryPolicy, PgSessionStore,
         current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_unavailable},
+        rotation::{SecretRotation, reissue_old_cookies},
     },
 };
 
@@ -104,6 +105,14 @@ impl Application {
         password::warm_up().await;
         let address_limit = throttle::address_limiter(settings.address_limit)
             .context("the per-address limit needs a burst and a period above zero")?;
+        let rotation = settings.session_secret_previous.as_ref().map(|previous| {
+            Arc::new(SecretRotation {
+                cookie_name: cookie.name.clone(),
+                current: key.clone(),
+                previous: Key::derive_from(previous.expose().as_bytes()),
+                secure: cookie.secure,
+            })
+        });
         let session_cookie = SessionCookie {
             name: cookie.name.clone(),
             key: key.clone(),
@@ -136,6 +145,10 @@ impl Application {
                     web::scope("")
                         .wrap(headers::private_page())
                         .wrap(session_middleware(store.clone(), key.clone(), &cookie))
+                        .wrap(from_fn({
+                            let rotation = rotation.clone();
+                            move |req, next| reissue_old_cookies(rotation.clone(), req, next)
+                        }))
                         .wrap(from_fn(store_errors_as_unavailable))
                         .configure(|cfg| routes::session_routes(cfg, &address_limit))
                         .default_service(web::to(routes::not_found)),

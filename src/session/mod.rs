@@ -6,6 +6,7 @@ pub mod details;
 pub mod key;
 pub mod middleware;
 pub mod prune;
+pub mod rotation;
 pub mod store;
 pub mod typed;
 pub mod user_sessions;

@@ -2,16 +2,19 @@
 //! Every test starts the real app on its own fresh database.
 
 mod accounts;
+mod browser;
 mod cart;
 mod counter;
 mod csrf;
 mod errors;
+mod headers;
 mod helpers;
 mod inspector;
 mod logs;
 mod outage;
 mod password_change;
 mod proxy;
+mod rotation;
 mod round_trips;
 mod sessions;
 mod settings;

@@ -44,6 +44,11 @@ async fn a_database_outage_gives_503_then_service_resumes_with_the_same_session(
         "{:?}",
         started.elapsed()
     );
+    assert!(
+        response.headers().get("content-security-policy").is_some(),
+        "the 503 page carries the security headers too"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let page = response.text().await.expect("body");
     assert!(page.contains("temporarily unavailable"), "{page}");
     assert!(page.contains("<html lang=\"en\">"));
