@@ -25,6 +25,10 @@ pub enum AppError {
     CsrfRejected,
     /// 413: a request body over the limit.
     PayloadTooLarge,
+    /// 414: a URL longer than the app accepts.
+    UriTooLong,
+    /// 431: request headers larger than the app accepts.
+    HeadersTooLarge,
     /// 400: a body that is not a form at all.
     BadRequest(String),
     /// 429: too many attempts; the client may retry after this many seconds.
@@ -56,6 +60,16 @@ impl AppError {
             Self::PayloadTooLarge => (
                 "Request too large",
                 "The form you sent was larger than this site accepts.".into(),
+            ),
+            Self::UriTooLong => (
+                "Address too long",
+                "The address of this request is longer than this site accepts.".into(),
+            ),
+            Self::HeadersTooLarge => (
+                "Request headers too large",
+                "Your browser sent more header data (for example cookies) than this site \
+                 accepts. Clearing this site's cookies fixes it."
+                    .into(),
             ),
             Self::BadRequest(message) => ("Bad request", message.clone()),
             Self::TooManyRequests { retry_after } => (
@@ -122,6 +136,8 @@ impl ResponseError for AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,8 @@
 //!
 //! Start reading at [`startup`], then [`session::store`].
 
+/// The access log: one line per request, failed ones included.
+pub mod access_log;
 /// Accounts: credentials, passwords, users, throttling, the sign-in guard.
 pub mod auth;
 /// The shopping cart: products, cart lines, and why they are not in the session.
@@ -20,6 +22,8 @@ pub mod forms;
 pub mod headers;
 /// The background task that deletes what has expired.
 pub mod housekeeping;
+/// Limits on the request head (URL and header sizes).
+pub mod request_limits;
 /// The pages.
 pub mod routes;
 /// Sessions: the PostgreSQL store, pruning, the typed session.

@@ -4,23 +4,19 @@
 use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use actix_files::Files;
-use actix_web::{
-    App, HttpServer,
-    cookie::Key,
-    dev::Server,
-    middleware::{Logger, from_fn},
-    web,
-};
+use actix_web::{App, HttpServer, cookie::Key, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
+    access_log::access_log,
     auth::{password, throttle, users},
     config::Settings,
     database::{self, PoolSettings},
     dev_postgres::{DevPostgres, DevPostgresOptions},
     headers, housekeeping,
+    request_limits::limit_request_head,
     routes::login::DemoAccount,
     routes::{self, health},
     session::{
@@ -153,10 +149,13 @@ impl Application {
                         .configure(|cfg| routes::session_routes(cfg, &address_limit))
                         .default_service(web::to(routes::not_found)),
                 )
+                // The last `wrap` runs first: the access log sees everything, the
+                // head limits refuse early, and every response gets the security headers.
+                .wrap(from_fn(limit_request_head))
                 .wrap(from_fn(move |req, next| {
                     headers::security_headers(production, req, next)
                 }))
-                .wrap(Logger::new(r#"%a "%r" %s %b %Dms"#))
+                .wrap(from_fn(access_log))
         })
         .listen(listener)?
         .shutdown_timeout(10)

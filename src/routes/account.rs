@@ -66,7 +66,7 @@ pub async fn show(
     .fetch_optional(pool.get_ref())
     .await?;
     let page = AccountPage {
-        layout: Layout::for_session(&session, &pool, "account").await?,
+        layout: Layout::for_form(&session, &pool, "account").await?,
         username: user.username.clone(),
         created: created.unwrap_or_default(),
         age: current.map_or_else(String::new, |s| time_text::duration(s.age_seconds)),
@@ -211,9 +211,8 @@ async fn password_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    session.csrf_token();
     let page = PasswordPage {
-        layout: Layout::for_session(session, pool, "account").await?,
+        layout: Layout::for_form(session, pool, "account").await?,
         error,
     };
     render(status, &page)

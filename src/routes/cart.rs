@@ -155,7 +155,7 @@ async fn page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    session.csrf_token();
+    // Queries first: if one fails, the session is left untouched.
     let products = cart::products(pool).await?;
     let lines = match session.cart_id() {
         Some(cart_id) => cart::lines(pool, &cart_id).await?,
@@ -164,7 +164,7 @@ async fn page(
     let total: Money = lines.iter().map(cart::Line::total).sum();
     let count = lines.iter().map(|line| i64::from(line.quantity)).sum();
     let page = CartPage {
-        layout: Layout::with_cart_count(session, "cart", count),
+        layout: Layout::new(session, "cart", count, true),
         products: products
             .into_iter()
             .map(|p| ProductView {

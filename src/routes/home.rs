@@ -30,10 +30,11 @@ pub async fn counter(
     session: AppSession,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, AppError> {
-    let visits = session.record_visit();
+    // The layout's query runs first: if it fails (503), the visit is not counted.
+    let layout = Layout::for_page(&session, &pool, "home").await?;
     let page = HomePage {
-        layout: Layout::for_session(&session, &pool, "home").await?,
-        visits,
+        layout,
+        visits: session.record_visit(),
     };
     render(StatusCode::OK, &page)
 }

@@ -87,7 +87,7 @@ pub async fn show(
         Outcome::Loaded => 5,
     };
     let page = InspectorPage {
-        layout: Layout::for_session(&session, &pool, "session").await?,
+        layout: Layout::for_page(&session, &pool, "session").await?,
         outcome,
         step,
         cookie_name: cookie.name.clone(),

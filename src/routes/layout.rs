@@ -22,24 +22,44 @@ pub struct Layout {
 impl Layout {
     /// The layout for a page of this session.
     ///
-    /// Costs one query when the session has a cart (for the count), none otherwise.
-    pub async fn for_session(
+    /// Costs one query when the session has a cart (for the count), none
+    /// otherwise. The query runs before anything in the session changes: if it
+    /// fails, the page is a 503 and the session is left as it was.
+    pub async fn for_page(
         session: &AppSession,
         pool: &PgPool,
         current: &'static str,
     ) -> Result<Self, AppError> {
-        let cart_count = match session.cart_id() {
+        let cart_count = Self::cart_count(session, pool).await?;
+        Ok(Self::new(session, current, cart_count, false))
+    }
+
+    /// The layout for a page with a form: like [`Layout::for_page`], and the
+    /// session gets its CSRF token (created on first use) for the form.
+    pub async fn for_form(
+        session: &AppSession,
+        pool: &PgPool,
+        current: &'static str,
+    ) -> Result<Self, AppError> {
+        let cart_count = Self::cart_count(session, pool).await?;
+        Ok(Self::new(session, current, cart_count, true))
+    }
+
+    async fn cart_count(session: &AppSession, pool: &PgPool) -> Result<i64, AppError> {
+        Ok(match session.cart_id() {
             Some(cart_id) => cart::item_count(pool, &cart_id).await?,
             None => 0,
-        };
-        Ok(Self::with_cart_count(session, current, cart_count))
+        })
     }
 
     /// The layout for a page that already knows the cart's item count.
-    pub fn with_cart_count(session: &AppSession, current: &'static str, cart_count: i64) -> Self {
+    ///
+    /// Call it after the page's queries: it may change the session (the flash
+    /// message is taken, a CSRF token may be created).
+    pub fn new(session: &AppSession, current: &'static str, cart_count: i64, form: bool) -> Self {
         let user = session.user().map(|user| user.username);
-        let csrf_token = if user.is_some() {
-            // Signed in: the navigation shows a logout form, which needs the token.
+        // A form needs the token; so does the navigation's logout form when signed in.
+        let csrf_token = if form || user.is_some() {
             session.csrf_token()
         } else {
             session.existing_csrf_token().unwrap_or_default()

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{password, redirect::local_path, throttle, users},
+    auth::{credentials::Username, password, redirect::local_path, throttle, users},
     cart,
     error::AppError,
     forms::{CsrfForm, PlainForm},
@@ -87,18 +87,27 @@ pub async fn submit(
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let next = form.next.as_deref().and_then(local_path).unwrap_or("");
-    if let Some(retry_after) = throttle::lockout(&pool, &form.username).await? {
-        return Err(AppError::TooManyRequests { retry_after });
-    }
-
-    let user = users::find_by_username(&pool, &form.username).await?;
+    // A name that breaks the username rules belongs to no account: it fails like
+    // any wrong login, without being sent to the database at all.
+    let username = Username::parse(&form.username).ok();
+    let user = match &username {
+        Some(name) => {
+            if let Some(retry_after) = throttle::lockout(&pool, name.as_str()).await? {
+                return Err(AppError::TooManyRequests { retry_after });
+            }
+            users::find_by_username(&pool, name.as_str()).await?
+        }
+        None => None,
+    };
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     // Unknown user or wrong password: the same Argon2 work, the same answer.
     let valid = password::verify(form.password, stored_hash)
         .await
         .map_err(AppError::Internal)?;
     let Some(user) = user.filter(|_| valid) else {
-        throttle::record_failure(&pool, &form.username).await?;
+        if let Some(name) = &username {
+            throttle::record_failure(&pool, name.as_str()).await?;
+        }
         return page(
             &session,
             &pool,
@@ -170,9 +179,8 @@ async fn page(
     next: &str,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    session.csrf_token();
     let page = LoginPage {
-        layout: Layout::for_session(session, pool, "login").await?,
+        layout: Layout::for_form(session, pool, "login").await?,
         username,
         next: next.to_owned(),
         error,

@@ -100,9 +100,8 @@ async fn page(
     username: String,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    session.csrf_token();
     let page = RegisterPage {
-        layout: Layout::for_session(session, pool, "register").await?,
+        layout: Layout::for_form(session, pool, "register").await?,
         username,
         error,
     };

@@ -69,5 +69,6 @@ pub async fn store_errors_as_unavailable(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     next.call(req)
         .await
-        .map_err(|error| AppError::Unavailable(anyhow::anyhow!("session store: {error:?}")).into())
+        // `{:#}` keeps the whole cause chain on one line ("loading a session: pool timed out").
+        .map_err(|error| AppError::Unavailable(anyhow::anyhow!("session store: {error:#}")).into())
 }

@@ -89,7 +89,12 @@ impl AppSession {
         self.0.renew();
         self.set(USER_ID, user.id);
         self.set(USERNAME, &user.username);
-        self.set(USER_AGENT, truncate(user_agent, 256));
+        // Control characters cannot be stored in PostgreSQL text (NUL) or shown sensibly.
+        let user_agent: String = truncate(user_agent, 256)
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        self.set(USER_AGENT, user_agent);
         self.0.remove(CSRF_TOKEN);
     }
 
