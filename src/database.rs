@@ -22,25 +22,24 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
 }
 
-/// Connects to the database at `url`, creating it first if it does not exist,
-/// and brings its schema up to date with the embedded migrations.
-pub async fn connect_and_migrate(url: &str, settings: PoolSettings) -> anyhow::Result<PgPool> {
+/// How to connect to `url`: the parsed URL plus the statement timeout.
+pub fn connect_options(url: &str, settings: PoolSettings) -> anyhow::Result<PgConnectOptions> {
     let options: PgConnectOptions = url
         .parse()
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-    create_database_if_missing(&options).await?;
-
     // The statement timeout travels in the startup packet: no extra round trip.
     let timeout_ms = settings.statement_timeout.as_millis().to_string();
-    let options = options.options([("statement_timeout", timeout_ms.as_str())]);
+    Ok(options.options([("statement_timeout", timeout_ms.as_str())]))
+}
+
+/// Connects to the database at `url`, creating it first if it does not exist,
+/// and brings its schema up to date with the embedded migrations.
+pub async fn connect_and_migrate(url: &str, settings: PoolSettings) -> anyhow::Result<PgPool> {
+    let options = connect_options(url, settings)?;
+    create_database_if_missing(&options).await?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
-        // sqlx pings a connection when it goes back to the pool anyway (and
-        // closes it if the ping fails), so a second ping on the way out would
-        // only add a round trip to every query. After a database restart, a
-        // dead connection fails one query (a 503) and is then dropped.
-        .test_before_acquire(false)
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")?;

@@ -23,6 +23,7 @@ use crate::{
         ExpiryPolicy, PgSessionStore,
         current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_unavailable},
+        pool::SessionPool,
         rotation::{SecretRotation, reissue_old_cookies},
     },
 };
@@ -42,6 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    session_pool: SessionPool,
     pruner: JoinHandle<()>,
     stop_pruner: watch::Sender<bool>,
     dev_postgres: Option<DevPostgres>,
@@ -66,19 +68,24 @@ impl Application {
                 (server.url("session_demo"), Some(server))
             }
         };
-        let pool = database::connect_and_migrate(
-            &database_url,
-            PoolSettings {
-                max_connections: settings.database_max_connections,
-                acquire_timeout: settings.database_acquire_timeout,
-                statement_timeout: settings.database_statement_timeout,
-            },
-        )
-        .await?;
+        let pool_settings = PoolSettings {
+            max_connections: settings.database_max_connections,
+            acquire_timeout: settings.database_acquire_timeout,
+            statement_timeout: settings.database_statement_timeout,
+        };
+        // Two pools on one database: sqlx's for the pages' queries and the
+        // migrations, and the session store's own, which skips sqlx's ping per
+        // query on the hottest path (see session/pool.rs).
+        let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
+        let session_pool = SessionPool::new(
+            database::connect_options(&database_url, pool_settings)?,
+            settings.database_max_connections as usize,
+            settings.database_acquire_timeout,
+        )?;
 
         let key = cookie_key(&settings)?;
         let store = PgSessionStore::new(
-            pool.clone(),
+            session_pool.clone(),
             ExpiryPolicy {
                 inactivity: settings.session_ttl,
                 absolute: settings.session_absolute_ttl,
@@ -172,6 +179,7 @@ impl Application {
             port: address.port(),
             server,
             pool,
+            session_pool,
             pruner,
             stop_pruner,
             dev_postgres,
@@ -188,6 +196,11 @@ impl Application {
         &self.pool
     }
 
+    /// The session store's own pool (tests hold its connections to exhaust it).
+    pub fn session_pool(&self) -> &SessionPool {
+        &self.session_pool
+    }
+
     /// A handle to stop the server from elsewhere (tests use it to restart the app).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -199,6 +212,7 @@ impl Application {
         let served = self.server.await;
         let _ = self.stop_pruner.send(true);
         let _ = self.pruner.await;
+        self.session_pool.close();
         self.pool.close().await;
         if let Some(server) = &self.dev_postgres
             && let Err(error) = server.stop().await

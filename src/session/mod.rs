@@ -5,6 +5,7 @@ pub mod current;
 pub mod details;
 pub mod key;
 pub mod middleware;
+pub mod pool;
 pub mod prune;
 pub mod rotation;
 pub mod store;

@@ -1,4 +1,4 @@
-//! `PgSessionStore`: actix-session's `SessionStore` over a sqlx `PgPool`.
+//! `PgSessionStore`: actix-session's `SessionStore` over PostgreSQL with sqlx.
 //!
 //! actix-session does the cookie work: it reads the session key out of the
 //! encrypted cookie, hands it to a store to `load` the data, lets the handler
@@ -31,9 +31,8 @@ use std::{collections::HashMap, time::Duration};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use anyhow::Context;
 use serde_json::{Map, Value};
-use sqlx::PgPool;
 
-use super::key;
+use super::{key, pool::SessionPool};
 
 /// The data actix-session keeps for one session: names mapped to JSON text.
 pub type SessionState = HashMap<String, String>;
@@ -64,10 +63,11 @@ impl ExpiryPolicy {
 
 /// A session store backed by the `sessions` table in PostgreSQL.
 ///
-/// Cloning it is cheap: the pool inside is a handle to shared connections.
+/// Cloning it is cheap: the pool inside is a handle to shared connections
+/// (its own pool, without a ping per query: see `session/pool.rs`).
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
-    pool: PgPool,
+    pool: SessionPool,
     policy: ExpiryPolicy,
 }
 
@@ -75,7 +75,7 @@ impl PgSessionStore {
     /// A store that keeps sessions in `pool`'s database and ends them by `policy`.
     ///
     /// The table comes from `migrations/0001_sessions.sql`.
-    pub fn new(pool: PgPool, policy: ExpiryPolicy) -> Self {
+    pub fn new(pool: SessionPool, policy: ExpiryPolicy) -> Self {
         Self { pool, policy }
     }
 
@@ -112,11 +112,18 @@ impl SessionStore for PgSessionStore {
                   AND found.last_seen_at < now() - $3::interval
             )
             SELECT state::text FROM found";
-        let state: Option<String> = sqlx::query_scalar(LOAD)
-            .bind(key::digest(session_key.as_ref()).as_slice())
-            .bind(self.policy.inactivity)
-            .bind(self.policy.touch_interval())
-            .fetch_optional(&self.pool)
+        let digest = key::digest(session_key.as_ref());
+        let policy = self.policy;
+        let state: Option<String> = self
+            .pool
+            .run(async |conn| {
+                sqlx::query_scalar(LOAD)
+                    .bind(digest.as_slice())
+                    .bind(policy.inactivity)
+                    .bind(policy.touch_interval())
+                    .fetch_optional(conn)
+                    .await
+            })
             .await
             .context("loading a session")
             .map_err(LoadError::Other)?;
@@ -146,12 +153,18 @@ impl SessionStore for PgSessionStore {
         const SAVE: &str = "
             INSERT INTO sessions (key_hash, state, expires_at, absolute_expires_at)
             VALUES ($1, $2::jsonb, now() + least($3::interval, $4::interval), now() + $4::interval)";
-        sqlx::query(SAVE)
-            .bind(key::digest(&new_key).as_slice())
-            .bind(state)
-            .bind(self.policy.inactivity)
-            .bind(self.policy.absolute)
-            .execute(&self.pool)
+        let digest = key::digest(&new_key);
+        let policy = self.policy;
+        self.pool
+            .run(async |conn| {
+                sqlx::query(SAVE)
+                    .bind(digest.as_slice())
+                    .bind(state)
+                    .bind(policy.inactivity)
+                    .bind(policy.absolute)
+                    .execute(conn)
+                    .await
+            })
             .await
             .context("saving a new session")
             .map_err(SaveError::Other)?;
@@ -181,11 +194,17 @@ impl SessionStore for PgSessionStore {
                 last_seen_at = now(),
                 expires_at = least(now() + $3::interval, absolute_expires_at)
             WHERE key_hash = $1 AND expires_at > now()";
-        sqlx::query(UPDATE)
-            .bind(key::digest(session_key.as_ref()).as_slice())
-            .bind(state)
-            .bind(self.policy.inactivity)
-            .execute(&self.pool)
+        let digest = key::digest(session_key.as_ref());
+        let inactivity = self.policy.inactivity;
+        self.pool
+            .run(async |conn| {
+                sqlx::query(UPDATE)
+                    .bind(digest.as_slice())
+                    .bind(state)
+                    .bind(inactivity)
+                    .execute(conn)
+                    .await
+            })
             .await
             .context("updating a session")
             .map_err(UpdateError::Other)?;
@@ -208,10 +227,16 @@ impl SessionStore for PgSessionStore {
             SET last_seen_at = now(),
                 expires_at = least(now() + $2::interval, absolute_expires_at)
             WHERE key_hash = $1 AND expires_at > now()";
-        sqlx::query(TOUCH)
-            .bind(key::digest(session_key.as_ref()).as_slice())
-            .bind(self.policy.inactivity)
-            .execute(&self.pool)
+        let digest = key::digest(session_key.as_ref());
+        let inactivity = self.policy.inactivity;
+        self.pool
+            .run(async |conn| {
+                sqlx::query(TOUCH)
+                    .bind(digest.as_slice())
+                    .bind(inactivity)
+                    .execute(conn)
+                    .await
+            })
             .await
             .context("extending a session")?;
         Ok(())
@@ -220,9 +245,14 @@ impl SessionStore for PgSessionStore {
     /// Deletes a session: logout, or the first half of renewing its key.
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
         // Deleting a row that is already gone is fine: the goal is that it is gone.
-        sqlx::query("DELETE FROM sessions WHERE key_hash = $1")
-            .bind(key::digest(session_key.as_ref()).as_slice())
-            .execute(&self.pool)
+        let digest = key::digest(session_key.as_ref());
+        self.pool
+            .run(async |conn| {
+                sqlx::query("DELETE FROM sessions WHERE key_hash = $1")
+                    .bind(digest.as_slice())
+                    .execute(conn)
+                    .await
+            })
             .await
             .context("deleting a session")?;
         Ok(())

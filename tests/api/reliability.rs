@@ -375,11 +375,18 @@ async fn when_every_connection_is_busy_requests_queue_then_get_503_and_recover_a
     }
     let newcomer = Browser::new(&app.address);
 
-    // The test holds both connections of the app's own pool.
-    let held = [
-        app.pool.acquire().await.expect("a connection"),
-        app.pool.acquire().await.expect("a connection"),
-    ];
+    // The test holds both connections of each of the app's two pools (the
+    // pages' and the session store's).
+    let held = (
+        [
+            app.pool.acquire().await.expect("a connection"),
+            app.pool.acquire().await.expect("a connection"),
+        ],
+        [
+            app.session_pool.acquire().await.expect("a connection"),
+            app.session_pool.acquire().await.expect("a connection"),
+        ],
+    );
 
     // Requests queue for the acquire timeout (1 s), then get a 503: sessions
     // that exist, a first visit, and the health check.

@@ -55,12 +55,17 @@ async fn each_request_kind_costs_the_promised_round_trips() {
     app.visits().await;
     let read = settle(&proxy).await;
     assert_eq!(read.statements, 1, "GET /visits with a session: {read:?}");
+    assert_eq!(read.bare_syncs, 0, "the session store's pool does not ping");
     assert!(read.sql[0].contains("FROM sessions"));
 
     // A changed session: load, then update.
     app.get("/").await;
     let write = settle(&proxy).await;
     assert_eq!(write.statements, 2, "GET / with a session: {write:?}");
+    assert_eq!(
+        write.bare_syncs, 0,
+        "the session store's pool does not ping"
+    );
     assert!(write.sql[1].contains("UPDATE sessions"));
 
     // A first visit: one INSERT.

@@ -5,9 +5,10 @@ use std::{collections::HashMap, time::Duration};
 
 use actix_session::storage::{SessionKey, SessionStore};
 use session_demo::{
-    database::{PoolSettings, connect_and_migrate},
+    database::{PoolSettings, connect_and_migrate, connect_options},
     session::{
         ExpiryPolicy, PgSessionStore,
+        pool::SessionPool,
         prune::{BATCH_SIZE, PruneOutcome, prune_expired},
     },
 };
@@ -18,26 +19,25 @@ use crate::helpers::fresh_database_url;
 /// The TTL argument of the trait; this store applies its own policy instead.
 const TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::HOUR;
 
-async fn fresh_pool() -> PgPool {
-    connect_and_migrate(
-        &fresh_database_url().await,
-        PoolSettings {
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(10),
-            statement_timeout: Duration::from_secs(10),
-        },
-    )
-    .await
-    .expect("a migrated database")
-}
+const POOL: PoolSettings = PoolSettings {
+    max_connections: 8,
+    acquire_timeout: Duration::from_secs(10),
+    statement_timeout: Duration::from_secs(10),
+};
 
+/// A store on a fresh database, and a plain pool to look into that database.
 async fn store_with(inactivity: u64, absolute: u64) -> (PgSessionStore, PgPool) {
-    let pool = fresh_pool().await;
+    let url = fresh_database_url().await;
+    let pool = connect_and_migrate(&url, POOL)
+        .await
+        .expect("a migrated database");
+    let options = connect_options(&url, POOL).expect("options");
+    let session_pool = SessionPool::new(options, 8, POOL.acquire_timeout).expect("a pool");
     let policy = ExpiryPolicy {
         inactivity: Duration::from_secs(inactivity),
         absolute: Duration::from_secs(absolute),
     };
-    (PgSessionStore::new(pool.clone(), policy), pool)
+    (PgSessionStore::new(session_pool, policy), pool)
 }
 
 fn state(pairs: &[(&str, &str)]) -> HashMap<String, String> {
