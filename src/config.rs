@@ -4,7 +4,7 @@
 //! and checked here, so a bad setting stops the start with one clear line that
 //! names the variable, instead of failing later in the middle of a request.
 
-use std::{fmt, net::SocketAddr, time::Duration};
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::auth::throttle::AddressLimit;
 
@@ -75,6 +75,9 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// `RUST_LOG`: the env_logger filter.
     pub rust_log: String,
+    /// `DEV_DATA_DIR`: where development keeps its private PostgreSQL and
+    /// generated secret (default: the crate's `target/`).
+    pub dev_data_dir: PathBuf,
     /// Per-address limit on `POST /login` and `/register` (not an environment
     /// variable: the default suits every deployment this demo has; tests adjust it).
     pub address_limit: AddressLimit,
@@ -188,6 +191,10 @@ impl Settings {
             environment,
             cookie_secure,
             rust_log: var("RUST_LOG").unwrap_or_else(|| "info".into()),
+            dev_data_dir: var("DEV_DATA_DIR").map_or_else(
+                || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+                PathBuf::from,
+            ),
             address_limit: AddressLimit::default(),
         })
     }

@@ -28,11 +28,6 @@ use crate::{
     },
 };
 
-/// Where development keeps its private database and secret: under `target/`.
-fn dev_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target")
-}
-
 /// The static files served under `/static`.
 fn static_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("static")
@@ -57,7 +52,7 @@ impl Application {
             Some(url) => (url.expose().to_owned(), None),
             None => {
                 let server = DevPostgres::start(DevPostgresOptions {
-                    data_dir: dev_dir().join("dev-postgres"),
+                    data_dir: settings.dev_data_dir.join("dev-postgres"),
                     fsync: true,
                     port: None,
                 })
@@ -227,18 +222,18 @@ impl Application {
 /// The key that encrypts session cookies, derived from `SESSION_SECRET`.
 ///
 /// Without a secret (development only) one is generated once and kept in
-/// `target/dev-session-secret`, so sessions survive restarts of the app.
+/// `target/dev-session-secret` (`DEV_DATA_DIR`), so sessions survive restarts of the app.
 fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
     if let Some(secret) = &settings.session_secret {
         return Ok(Key::derive_from(secret.expose().as_bytes()));
     }
-    let path = dev_dir().join("dev-session-secret");
+    let path = settings.dev_data_dir.join("dev-session-secret");
     let secret = match std::fs::read_to_string(&path) {
         Ok(secret) if secret.len() >= crate::config::MIN_SECRET_BYTES => secret,
         _ => {
             let secret = crate::session::key::random_hex::<64>()
                 .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
-            std::fs::create_dir_all(dev_dir())?;
+            std::fs::create_dir_all(&settings.dev_data_dir)?;
             std::fs::write(&path, &secret)
                 .with_context(|| format!("writing {}", path.display()))?;
             secret

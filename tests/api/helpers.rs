@@ -369,3 +369,92 @@ impl TestBrowser<'_> {
         .await
     }
 }
+
+/// The real binary, running as a child process with the environment given.
+pub struct RunningBinary {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, read from its "listening on" log line.
+    pub address: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every log line read so far.
+    pub log: Vec<String>,
+}
+
+/// Starts `target/.../session-demo` with only `vars` (and `PATH`) in its
+/// environment, from a directory without a `.env`, and waits until it listens.
+pub fn start_binary(vars: &[(&str, &str)]) -> RunningBinary {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_session-demo"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("the app logs its address; log so far: {log:#?}"));
+        log.push(line.clone());
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    RunningBinary {
+        child,
+        address,
+        lines,
+        log,
+    }
+}
+
+impl RunningBinary {
+    /// Sends SIGTERM and waits (at most 30 s) for the exit; returns whether it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.drain();
+                return status.success();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Reads the log lines written so far and returns the whole log.
+    pub fn drain(&mut self) -> String {
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(300))
+        {
+            self.log.push(line);
+        }
+        self.log.join("\n")
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,47 +1,19 @@
 //! Nothing secret in the logs: the real binary, debug logging, a register,
 //! login and logout; its output must hold no password, hash or cookie.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
-
-use crate::helpers::{TEST_SECRET, client_with, csrf_token, fresh_database_url};
+use crate::helpers::{TEST_SECRET, client_with, csrf_token, fresh_database_url, start_binary};
 
 #[tokio::test]
 async fn the_log_holds_no_password_hash_or_cookie() {
     let password = "very-secret-password-4711";
     let url = fresh_database_url().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_session-demo"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &url)
-        .env("SESSION_SECRET", TEST_SECRET)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "debug")
-        .current_dir(std::env::temp_dir())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let address = loop {
-        let line = lines_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the app logs its address");
-        log.push(line.clone());
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let mut binary = start_binary(&[
+        ("DATABASE_URL", &url),
+        ("SESSION_SECRET", TEST_SECRET),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("RUST_LOG", "debug"),
+    ]);
+    let address = binary.address.clone();
 
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = client_with(jar.clone());
@@ -108,12 +80,8 @@ async fn the_log_holds_no_password_hash_or_cookie() {
     };
 
     // Stop the app and collect everything it wrote.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
-    while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(500)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
+    assert!(binary.terminate(), "exit 0");
+    let log = binary.drain();
     assert!(
         log.contains("POST /login"),
         "the log has the requests: {log}"

@@ -6,6 +6,7 @@ mod browser;
 mod cart;
 mod counter;
 mod csrf;
+mod dev_database;
 mod errors;
 mod fuzz;
 mod headers;
