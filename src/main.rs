@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            log::error!("{error:#}");
+            // One line on stderr, whatever RUST_LOG says; `{:#}` keeps the cause chain.
             eprintln!("session-demo: {error:#}");
             std::process::ExitCode::FAILURE
         }
