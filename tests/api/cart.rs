@@ -5,32 +5,10 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, assert_redirect_to, client_with_cookie, spawn_app, spawn_app_from};
-
-/// The values of `attribute="..."` in `html`, in order.
-fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
-    let marker = format!("{attribute}=\"");
-    html.split(&marker)
-        .skip(1)
-        .map(|rest| rest[..rest.find('"').expect("closing quote")].to_string())
-        .collect()
-}
-
-/// The cart lines on a cart page: product id -> quantity.
-fn cart_lines(html: &str) -> BTreeMap<i64, i64> {
-    html.split("class=\"cart-line\"")
-        .skip(1)
-        .map(|row| {
-            let id = attribute_values(row, "data-product-id")[0]
-                .parse()
-                .expect("id");
-            let quantity = attribute_values(row, "data-quantity")[0]
-                .parse()
-                .expect("qty");
-            (id, quantity)
-        })
-        .collect()
-}
+use crate::helpers::{
+    TestApp, assert_redirect_to, attribute_values, cart_lines, client_with_cookie, spawn_app,
+    spawn_app_from,
+};
 
 fn total_cents(html: &str) -> i64 {
     attribute_values(html, "data-total-cents")[0]

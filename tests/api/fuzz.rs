@@ -539,12 +539,11 @@ fn plain_client() -> reqwest::Client {
 impl Harness {
     /// A fresh anonymous session: its cookie value and CSRF token.
     async fn anonymous_session(&self) -> (String, String) {
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        let browser = crate::helpers::client_with(jar.clone());
-        let page = self.app.get_with(&browser, "/cart").await;
+        let browser = self.app.new_browser();
+        let page = browser.get("/cart").await;
         assert_eq!(page.status(), StatusCode::OK);
         let token = csrf_token(&page.text().await.expect("a body"));
-        (cookie_in(&jar, &self.app.address), token)
+        (browser.session_cookie().expect("a session cookie"), token)
     }
 
     /// The signed-in session, signing in again when a case ended it.
@@ -562,26 +561,12 @@ impl Harness {
                 return (cookie, token);
             }
         }
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        let browser = crate::helpers::client_with(jar.clone());
-        let page = self.app.get_with(&browser, "/login").await;
-        let token = csrf_token(&page.text().await.expect("a body"));
-        let response = self
-            .app
-            .post_with(
-                &browser,
-                "/login",
-                &[
-                    ("csrf_token", token.as_str()),
-                    ("username", USERNAME),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
+        let browser = self.app.new_browser();
+        let response = browser.login(USERNAME, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in again");
-        let page = self.app.get_with(&browser, "/account").await;
+        let page = browser.get("/account").await;
         let token = csrf_token(&page.text().await.expect("a body"));
-        let cookie = cookie_in(&jar, &self.app.address);
+        let cookie = browser.session_cookie().expect("a session cookie");
         *self.signed_in.lock().expect("not poisoned") = Some((cookie.clone(), token.clone()));
         (cookie, token)
     }
@@ -679,21 +664,6 @@ impl Harness {
         }
         Ok(status)
     }
-}
-
-/// The `session` cookie's value in `jar`.
-fn cookie_in(jar: &reqwest::cookie::Jar, address: &str) -> String {
-    use reqwest::cookie::CookieStore;
-    let header = jar
-        .cookies(&address.parse().expect("a URL"))
-        .expect("a cookie");
-    header
-        .to_str()
-        .expect("text")
-        .split("; ")
-        .find_map(|pair| pair.strip_prefix("session="))
-        .expect("the session cookie")
-        .to_owned()
 }
 
 /// The number of cases: 256 (about 3 s), or `PROPTEST_CASES` for a longer run.

@@ -221,15 +221,7 @@ impl TestApp {
 
     /// The raw value of this browser's session cookie, if it has one.
     pub fn session_cookie(&self) -> Option<String> {
-        use reqwest::cookie::CookieStore;
-        let url = self.address.parse().expect("a URL");
-        let header = self.cookies.cookies(&url)?;
-        let name = format!("{}=", self.settings.cookie_name());
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix(&name).map(str::to_owned))
+        cookie_in(&self.cookies, &self.address, self.settings.cookie_name())
     }
 
     /// Stops the server (gracefully) and waits until it has stopped.
@@ -237,6 +229,18 @@ impl TestApp {
         self.handle.stop(true).await;
         let _ = self.server.await;
     }
+}
+
+/// The value of cookie `name` that `jar` would send to `address`, if any.
+pub fn cookie_in(jar: &reqwest::cookie::Jar, address: &str, name: &str) -> Option<String> {
+    use reqwest::cookie::CookieStore;
+    let header = jar.cookies(&address.parse().expect("a URL"))?;
+    let prefix = format!("{name}=");
+    header
+        .to_str()
+        .ok()?
+        .split("; ")
+        .find_map(|pair| pair.strip_prefix(&prefix).map(str::to_owned))
 }
 
 /// A browser that sends exactly `cookie` as its session cookie.
@@ -265,6 +269,31 @@ pub fn assert_redirect_to(response: &Response, path: &str) {
     assert_eq!(location(response), path);
 }
 
+/// The values of `attribute="..."` in `html`, in order.
+pub fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
+    let marker = format!("{attribute}=\"");
+    html.split(&marker)
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').expect("closing quote")].to_string())
+        .collect()
+}
+
+/// The cart lines on a cart page: product id -> quantity.
+pub fn cart_lines(html: &str) -> std::collections::BTreeMap<i64, i64> {
+    html.split("class=\"cart-line\"")
+        .skip(1)
+        .map(|row| {
+            let id = attribute_values(row, "data-product-id")[0]
+                .parse()
+                .expect("id");
+            let quantity = attribute_values(row, "data-quantity")[0]
+                .parse()
+                .expect("qty");
+            (id, quantity)
+        })
+        .collect()
+}
+
 /// The value of the first hidden `csrf_token` field in a page.
 pub fn csrf_token(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
@@ -291,6 +320,14 @@ impl TestApp {
         csrf_token(&self.get_html(page).await)
     }
 
+    /// Fetches `page` with `client`, asserting a 200, and returns the CSRF
+    /// token of its first form.
+    pub async fn csrf_from_with(&self, client: &reqwest::Client, page: &str) -> String {
+        let response = self.get_with(client, page).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {page}");
+        csrf_token(&response.text().await.expect("a body"))
+    }
+
     /// Registers `username` with `password` through the form (and so signs in).
     pub async fn register(&self, username: &str, password: &str) -> Response {
         let token = self.csrf_from("/register").await;
@@ -308,8 +345,19 @@ impl TestApp {
 
     /// Logs in through the form.
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        let token = self.csrf_from("/login").await;
-        self.post(
+        self.login_with(&self.client, username, password).await
+    }
+
+    /// Logs in through the form, with another browser.
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        let token = self.csrf_from_with(client, "/login").await;
+        self.post_with(
+            client,
             "/login",
             &[
                 ("csrf_token", &token),
@@ -331,7 +379,8 @@ impl TestApp {
         let cookies = Arc::new(reqwest::cookie::Jar::default());
         TestBrowser {
             app: self,
-            client: client_with(cookies),
+            client: client_with(cookies.clone()),
+            cookies,
         }
     }
 }
@@ -341,9 +390,20 @@ pub struct TestBrowser<'a> {
     app: &'a TestApp,
     /// Its client.
     pub client: reqwest::Client,
+    /// Its cookie jar.
+    pub cookies: Arc<reqwest::cookie::Jar>,
 }
 
 impl TestBrowser<'_> {
+    /// The raw value of its session cookie, if it has one.
+    pub fn session_cookie(&self) -> Option<String> {
+        cookie_in(
+            &self.cookies,
+            &self.app.address,
+            self.app.settings.cookie_name(),
+        )
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Response {
         self.app.get_with(&self.client, path).await
@@ -356,17 +416,7 @@ impl TestBrowser<'_> {
 
     /// Logs in through the form.
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        let page = self.get("/login").await.text().await.expect("body");
-        let token = csrf_token(&page);
-        self.post(
-            "/login",
-            &[
-                ("csrf_token", &token),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        self.app.login_with(&self.client, username, password).await
     }
 }
 
@@ -421,14 +471,52 @@ pub fn start_binary(vars: &[(&str, &str)]) -> RunningBinary {
 }
 
 impl RunningBinary {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (as `kill` spells it, e.g. `"-TERM"`); returns whether it was delivered.
+    fn send(&self, signal: &str) -> bool {
+        std::process::Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// Sends `signal` (as `kill` spells it, e.g. `"-TERM"`), asserting it was delivered.
+    pub fn signal(&self, signal: &str) {
+        assert!(self.send(signal), "kill {signal}");
+    }
+
+    /// Its exit status if it has exited, without waiting.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("waitable")
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub async fn wait_exit(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exit_status() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits (at most 30 s) for the exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        self.send("-TERM");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exit_status() {
                 self.drain();
                 return status.success();
             }
@@ -440,15 +528,19 @@ impl RunningBinary {
         }
     }
 
-    /// Reads the log lines written so far and returns the whole log.
-    pub fn drain(&mut self) -> String {
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(std::time::Duration::from_millis(300))
-        {
+    /// Reads the log lines written so far, waiting `quiet` for each next one,
+    /// and returns every line read since the start.
+    pub fn collect(&mut self, quiet: std::time::Duration) -> &[String] {
+        while let Ok(line) = self.lines.recv_timeout(quiet) {
             self.log.push(line);
         }
-        self.log.join("\n")
+        &self.log
+    }
+
+    /// Reads the log lines written so far and returns the whole log.
+    pub fn drain(&mut self) -> String {
+        self.collect(std::time::Duration::from_millis(300))
+            .join("\n")
     }
 }
 

@@ -7,13 +7,10 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
     path::PathBuf,
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
-        mpsc,
     },
     time::{Duration, Instant},
 };
@@ -28,7 +25,10 @@ use session_demo::{
 };
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{TEST_SECRET, connect, csrf_token, fresh_database_url, spawn_app_with};
+use crate::helpers::{
+    RunningBinary, TEST_SECRET, cart_lines, connect, cookie_in, csrf_token, fresh_database_url,
+    location, spawn_app_with, start_binary,
+};
 
 /// No request of these tests may take longer than this: a hang is a failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,6 +70,8 @@ impl Drop for Scratch {
 }
 
 /// A browser with its own cookies, no redirects followed, and a timeout.
+/// Not `TestBrowser`: it must be owned (`Clone`, moved into spawned tasks), talk
+/// to the binary (no `TestApp`), time out, and hand back transport errors.
 #[derive(Clone)]
 struct Browser {
     client: reqwest::Client,
@@ -94,17 +96,7 @@ impl Browser {
 
     /// The value of the session cookie this browser holds.
     fn session_cookie(&self) -> String {
-        use reqwest::cookie::CookieStore;
-        let header = self
-            .jar
-            .cookies(&self.address.parse().expect("a URL"))
-            .expect("a cookie");
-        let header = header.to_str().expect("text");
-        header
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix("session="))
-            .expect("the session cookie")
-            .to_owned()
+        cookie_in(&self.jar, &self.address, "session").expect("the session cookie")
     }
 
     async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
@@ -137,12 +129,7 @@ impl Browser {
         form.push(("csrf_token", &token));
         let response = self.post(path, &form).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "POST {path}");
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        assert_eq!(location, to, "POST {path}");
+        assert_eq!(location(&response), to, "POST {path}");
     }
 
     async fn visits(&self) -> u64 {
@@ -443,6 +430,17 @@ async fn when_every_connection_is_busy_requests_queue_then_get_503_and_recover_a
     );
 }
 
+/// Locks `cart_lines` in a transaction of `db`: the pages of every session
+/// with a cart wait until the returned transaction ends.
+async fn lock_cart_lines(db: &mut PgConnection) -> sqlx::Transaction<'_, sqlx::Postgres> {
+    let mut lock = db.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE cart_lines IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("locked");
+    lock
+}
+
 async fn health_status(address: &str) -> StatusCode {
     Browser::new(address)
         .get("/healthz")
@@ -472,11 +470,7 @@ async fn a_statement_over_the_statement_timeout_is_cancelled_and_the_page_is_503
     let browser = Browser::new(&app.address);
     browser.page("/cart").await; // the session now has a cart, which the layout counts
     let mut blocker = connect(&app).await;
-    let mut lock = blocker.begin().await.expect("a transaction");
-    sqlx::query("LOCK TABLE cart_lines IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .expect("locked");
+    let lock = lock_cart_lines(&mut blocker).await;
     let started = Instant::now();
     let response = browser.get("/").await.expect("an answer");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -507,11 +501,7 @@ async fn a_503_page_does_not_count_the_visit() {
     assert_eq!(browser.visits().await, 1);
 
     let mut blocker = connect(&app).await;
-    let mut lock = blocker.begin().await.expect("a transaction");
-    sqlx::query("LOCK TABLE cart_lines IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .expect("locked");
+    let lock = lock_cart_lines(&mut blocker).await;
     let response = browser.get("/").await.expect("an answer");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     lock.rollback().await.expect("released");
@@ -549,25 +539,6 @@ async fn thirty_two_clients_fifty_visits_each_all_200_and_every_counter_exact() 
         CLIENTS as u64 * (VISITS + 1),
         started.elapsed()
     );
-}
-
-/// The cart lines on a cart page: product id -> quantity.
-fn cart_lines(html: &str) -> BTreeMap<i64, i64> {
-    let attribute = |row: &str, name: &str| -> i64 {
-        let marker = format!("{name}=\"");
-        let start = row.find(&marker).expect("the attribute") + marker.len();
-        let end = start + row[start..].find('"').expect("closing quote");
-        row[start..end].parse().expect("a number")
-    };
-    html.split("class=\"cart-line\"")
-        .skip(1)
-        .map(|row| {
-            (
-                attribute(row, "data-product-id"),
-                attribute(row, "data-quantity"),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -680,103 +651,16 @@ async fn a_concurrent_mix_of_logins_cart_changes_and_visits_loses_nothing() {
     );
 }
 
-/// The real binary, its stderr collected line by line.
-struct Binary {
-    child: Child,
-    address: String,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Binary {
-    /// Starts the binary with `env` (plus the test secret and port 0) and
-    /// waits for it to say where it listens.
-    fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_session-demo"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SESSION_SECRET", TEST_SECRET)
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            // Away from the project's `.env`.
-            .current_dir(std::env::temp_dir())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("the binary starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let mut log = Vec::new();
-        let address = loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the app logs its address");
-            log.push(line.clone());
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_string();
-            }
-        };
-        Self {
-            child,
-            address,
-            lines,
-            log,
-        }
-    }
-
-    /// Collects what the binary wrote so far, waiting `quiet` for more.
-    fn collect(&mut self, quiet: Duration) -> &[String] {
-        while let Ok(line) = self.lines.recv_timeout(quiet) {
-            self.log.push(line);
-        }
-        &self.log
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits up to `limit` for the process to exit.
-    async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waitable") {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
     const SLOW: usize = 4;
     const FAST: usize = 3;
     let url = fresh_database_url().await;
-    let mut binary = Binary::start(&[
+    let mut binary = start_binary(&[
         ("DATABASE_URL", &url),
+        ("SESSION_SECRET", TEST_SECRET),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("RUST_LOG", "info"),
         ("DATABASE_STATEMENT_TIMEOUT_MS", "20000"),
     ]);
     let address = binary.address.clone();
@@ -788,11 +672,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
         browser.page("/cart").await;
     }
     let mut db = PgConnection::connect(&url).await.expect("the database");
-    let mut lock = db.begin().await.expect("a transaction");
-    sqlx::query("LOCK TABLE cart_lines IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .expect("locked");
+    let lock = lock_cart_lines(&mut db).await;
     let in_flight: Vec<_> = slow
         .iter()
         .cloned()
@@ -867,7 +747,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop_load.store(true, Ordering::SeqCst);
     assert!(
-        binary.child.try_wait().expect("waitable").is_none(),
+        binary.exit_status().is_none(),
         "the app must wait for its in-flight requests"
     );
     // New connections are no longer accepted.
@@ -938,13 +818,18 @@ fn records(lines: &[String]) -> Vec<String> {
 
 /// The binary on a private PostgreSQL, a browser with a session on it, and
 /// then the database stopped. Requests wait at most 1 s for a connection.
-async fn binary_with_its_database_stopped(scratch: &Scratch) -> (DevPostgres, Binary, Browser) {
+async fn binary_with_its_database_stopped(
+    scratch: &Scratch,
+) -> (DevPostgres, RunningBinary, Browser) {
     let server = DevPostgres::start(scratch.options(false))
         .await
         .expect("a private PostgreSQL");
     let url = server.url("reliability_log");
-    let binary = Binary::start(&[
+    let binary = start_binary(&[
         ("DATABASE_URL", &url),
+        ("SESSION_SECRET", TEST_SECRET),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("RUST_LOG", "info"),
         ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", "1"),
     ]);
     let browser = Browser::new(&binary.address);
@@ -953,15 +838,13 @@ async fn binary_with_its_database_stopped(scratch: &Scratch) -> (DevPostgres, Bi
     (server, binary, browser)
 }
 
-impl Binary {
-    /// Sends `GET path` with `browser`, expecting a 503, and returns the log
-    /// records written for it.
-    async fn records_of_503(&mut self, browser: &Browser, path: &str) -> Vec<String> {
-        let before = self.collect(Duration::from_millis(100)).len();
-        let response = browser.get(path).await.expect("an answer");
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
-        records(&self.collect(Duration::from_millis(300))[before..])
-    }
+/// Sends `GET path` with `browser`, expecting a 503, and returns the log
+/// records `binary` wrote for it.
+async fn records_of_503(binary: &mut RunningBinary, browser: &Browser, path: &str) -> Vec<String> {
+    let before = binary.collect(Duration::from_millis(100)).len();
+    let response = browser.get(path).await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+    records(&binary.collect(Duration::from_millis(300))[before..])
 }
 
 fn errors(records: &[String]) -> Vec<&String> {
@@ -975,7 +858,7 @@ async fn every_503_is_logged_once_with_its_cause_and_without_secrets() {
     let cookie = browser.session_cookie();
 
     // The store cannot load the session: one ERROR record, with the cause chain.
-    let logged = binary.records_of_503(&browser, "/").await;
+    let logged = records_of_503(&mut binary, &browser, "/").await;
     let errors = errors(&logged);
     assert_eq!(errors.len(), 1, "{logged:#?}");
     assert!(
@@ -994,9 +877,8 @@ async fn every_503_is_logged_once_with_its_cause_and_without_secrets() {
     );
 
     // The health check: a 503, one warning with its cause, one access-log line.
-    let logged = binary
-        .records_of_503(&Browser::new(&binary.address.clone()), "/healthz")
-        .await;
+    let stranger = Browser::new(&binary.address);
+    let logged = records_of_503(&mut binary, &stranger, "/healthz").await;
     let warnings: Vec<_> = logged
         .iter()
         .filter(|r| r.contains("health check failed"))
@@ -1030,7 +912,7 @@ async fn every_503_is_logged_once_with_its_cause_and_without_secrets() {
 async fn a_503_from_the_session_store_is_in_the_access_log() {
     let scratch = Scratch::new("log-access");
     let (_server, mut binary, browser) = binary_with_its_database_stopped(&scratch).await;
-    let logged = binary.records_of_503(&browser, "/").await;
+    let logged = records_of_503(&mut binary, &browser, "/").await;
     let access = logged
         .iter()
         .filter(|r| r.contains("\"GET / HTTP/1.1\" 503"))
@@ -1044,7 +926,7 @@ async fn a_503_from_the_session_store_is_in_the_access_log() {
 async fn a_store_error_is_logged_on_one_line() {
     let scratch = Scratch::new("log-line");
     let (_server, mut binary, browser) = binary_with_its_database_stopped(&scratch).await;
-    let logged = binary.records_of_503(&browser, "/").await;
+    let logged = records_of_503(&mut binary, &browser, "/").await;
     let errors = errors(&logged);
     assert_eq!(errors.len(), 1, "{logged:#?}");
     assert!(!errors[0].contains('\n'), "{}", errors[0]);
@@ -1059,6 +941,6 @@ async fn a_503_from_a_handler_is_logged_once() {
     let scratch = Scratch::new("log-twice");
     let (_server, mut binary, _) = binary_with_its_database_stopped(&scratch).await;
     let stranger = Browser::new(&binary.address);
-    let logged = binary.records_of_503(&stranger, "/cart").await;
+    let logged = records_of_503(&mut binary, &stranger, "/cart").await;
     assert_eq!(errors(&logged).len(), 1, "{logged:#?}");
 }

@@ -3,7 +3,7 @@
 
 use session_demo::config::Secret;
 
-use crate::helpers::{TEST_SECRET, client_with_cookie, spawn_app, spawn_app_with};
+use crate::helpers::{TEST_SECRET, TestApp, client_with_cookie, spawn_app, spawn_app_with};
 
 const NEW_SECRET: &str =
     "the-new-secret-the-new-secret-the-new-secret-the-new-secret-the-new-secret-0002";
@@ -19,6 +19,16 @@ fn set_cookie_value(response: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or_default().to_string())
 }
 
+/// An app on `old`'s database, with the new secret and `old`'s as previous.
+async fn spawn_rotating(old: &TestApp) -> TestApp {
+    spawn_app_with(|s| {
+        s.database_url = old.settings.database_url.clone();
+        s.session_secret = Some(Secret::new(NEW_SECRET));
+        s.session_secret_previous = Some(Secret::new(TEST_SECRET));
+    })
+    .await
+}
+
 #[tokio::test]
 async fn an_old_cookie_is_honoured_and_reissued_until_the_old_secret_is_retired() {
     let old = spawn_app().await;
@@ -27,12 +37,7 @@ async fn an_old_cookie_is_honoured_and_reissued_until_the_old_secret_is_retired(
     let old_cookie = old.session_cookie().expect("a cookie under the old secret");
 
     // The same database, now with a new secret and the old one as previous.
-    let rotating = spawn_app_with(|s| {
-        s.database_url = old.settings.database_url.clone();
-        s.session_secret = Some(Secret::new(NEW_SECRET));
-        s.session_secret_previous = Some(Secret::new(TEST_SECRET));
-    })
-    .await;
+    let rotating = spawn_rotating(&old).await;
     let browser = client_with_cookie(&rotating, &old_cookie);
     // A read-only request: the same session, and a re-issued cookie.
     let response = rotating.get_with(&browser, "/visits").await;
@@ -75,12 +80,7 @@ async fn a_changing_request_with_an_old_cookie_keeps_its_changes() {
     let old = spawn_app().await;
     old.get("/").await;
     let old_cookie = old.session_cookie().expect("a cookie");
-    let rotating = spawn_app_with(|s| {
-        s.database_url = old.settings.database_url.clone();
-        s.session_secret = Some(Secret::new(NEW_SECRET));
-        s.session_secret_previous = Some(Secret::new(TEST_SECRET));
-    })
-    .await;
+    let rotating = spawn_rotating(&old).await;
     let browser = client_with_cookie(&rotating, &old_cookie);
     let response = rotating.get_with(&browser, "/").await;
     let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
