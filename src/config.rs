@@ -67,6 +67,11 @@ pub struct Settings {
     pub database_acquire_timeout: Duration,
     /// `DATABASE_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels any statement running longer.
     pub database_statement_timeout: Duration,
+    /// `SESSION_SYNCHRONOUS_COMMIT`: `false` lets session writes return before
+    /// their commit is on disk (PostgreSQL's `synchronous_commit = off`, for the
+    /// session store's connections only). A database crash may then lose the
+    /// last moment of session changes, never corrupt them. Default: durable.
+    pub session_synchronous_commit: bool,
     /// `BIND_ADDR`: where to listen; port 0 picks a free port.
     pub bind_addr: SocketAddr,
     /// `APP_ENV`: development or production.
@@ -165,17 +170,18 @@ impl Settings {
             })?,
         };
 
-        let cookie_secure = match var("COOKIE_SECURE").as_deref().map(str::trim) {
-            None => production,
-            Some("true" | "1" | "yes") => true,
-            Some("false" | "0" | "no") => false,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "COOKIE_SECURE",
-                    problem: format!("expected `true` or `false`, got `{other}`"),
-                });
-            }
-        };
+        let cookie_secure = boolean(&var, "COOKIE_SECURE", production)?;
+        let session_synchronous_commit =
+            match var("SESSION_SYNCHRONOUS_COMMIT").as_deref().map(str::trim) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(SettingsError {
+                        variable: "SESSION_SYNCHRONOUS_COMMIT",
+                        problem: format!("expected `on` or `off`, got `{other}`"),
+                    });
+                }
+            };
 
         Ok(Settings {
             database_url,
@@ -187,6 +193,7 @@ impl Settings {
             database_max_connections,
             database_acquire_timeout,
             database_statement_timeout,
+            session_synchronous_commit,
             bind_addr,
             environment,
             cookie_secure,
@@ -238,6 +245,23 @@ fn secret(
         });
     }
     Ok(Some(Secret::new(value)))
+}
+
+/// `true`/`false` (or `1`/`0`, `yes`/`no`), or the default when unset.
+fn boolean(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: bool,
+) -> Result<bool, SettingsError> {
+    match var(variable).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(SettingsError {
+            variable,
+            problem: format!("expected `true` or `false`, got `{other}`"),
+        }),
+    }
 }
 
 /// A positive whole number of seconds, or the default when unset.
@@ -295,6 +319,7 @@ mod tests {
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.environment, Environment::Development);
         assert!(!s.cookie_secure);
+        assert!(s.session_synchronous_commit, "durable by default");
         assert_eq!(s.cookie_name(), "session");
     }
 
@@ -311,6 +336,8 @@ mod tests {
         assert_eq!(err.variable, "SESSION_TTL_SECONDS");
         let err = settings(&[("DATABASE_MAX_CONNECTIONS", "0")]).unwrap_err();
         assert_eq!(err.variable, "DATABASE_MAX_CONNECTIONS");
+        let err = settings(&[("SESSION_SYNCHRONOUS_COMMIT", "maybe")]).unwrap_err();
+        assert_eq!(err.variable, "SESSION_SYNCHRONOUS_COMMIT");
     }
 
     #[test]

@@ -124,9 +124,10 @@ pub struct DevPostgresOptions {
     /// The cluster's data directory, e.g. `target/dev-postgres/data`. Its parent
     /// also receives the socket directory, the log and the lock file.
     pub data_dir: PathBuf,
-    /// `false` turns off `fsync`, `synchronous_commit` and `full_page_writes`
-    /// (and raises `max_connections` to 200): much faster `CREATE DATABASE`
-    /// for tests, but a crash of the machine may lose data. Use `true` for the app.
+    /// `false` turns off `fsync` and `full_page_writes` (and raises
+    /// `max_connections` to 200): much faster `CREATE DATABASE` for tests, but a
+    /// crash of the machine may lose data. Use `true` for the app.
+    /// (`synchronous_commit` keeps its default, so tests see the app's settings.)
     pub fsync: bool,
     /// The TCP port to listen on; `None` picks a free one.
     pub port: Option<u16>,
@@ -578,7 +579,7 @@ fn server_options(port: u16, socket_dir: &Path, fsync: bool) -> String {
     );
     if !fsync {
         options.push_str(
-            " -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            " -c max_connections=200 -c fsync=off -c full_page_writes=off",
         );
     }
     options

@@ -72,8 +72,13 @@ impl Application {
         // migrations, and the session store's own, which skips sqlx's ping per
         // query on the hottest path (see session/pool.rs).
         let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
+        let mut session_options = database::connect_options(&database_url, pool_settings)?;
+        if !settings.session_synchronous_commit {
+            // Opt-in: session writes stop waiting for the disk (see config.rs).
+            session_options = session_options.options([("synchronous_commit", "off")]);
+        }
         let session_pool = SessionPool::new(
-            database::connect_options(&database_url, pool_settings)?,
+            session_options,
             settings.database_max_connections as usize,
             settings.database_acquire_timeout,
         )?;

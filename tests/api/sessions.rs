@@ -110,3 +110,32 @@ async fn reading_a_session_keeps_it_alive() {
         assert_eq!(app.visits().await, 1);
     }
 }
+
+/// What `SHOW synchronous_commit` says on the session store's connections.
+async fn session_synchronous_commit(app: &crate::helpers::TestApp) -> String {
+    app.session_pool
+        .run(async |conn| {
+            sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(conn)
+                .await
+        })
+        .await
+        .expect("a setting")
+}
+
+#[tokio::test]
+async fn session_writes_are_durable_unless_relaxed_by_setting() {
+    let durable = spawn_app().await;
+    assert_eq!(session_synchronous_commit(&durable).await, "on");
+    let relaxed = spawn_app_with(|s| s.session_synchronous_commit = false).await;
+    assert_eq!(session_synchronous_commit(&relaxed).await, "off");
+    // Only the session store's connections: the pages' pool stays durable.
+    let pages: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&relaxed.pool)
+        .await
+        .expect("a setting");
+    assert_eq!(pages, "on");
+    relaxed.get("/").await;
+    relaxed.get("/").await;
+    assert_eq!(relaxed.visits().await, 2);
+}
