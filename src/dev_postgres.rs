@@ -578,9 +578,7 @@ fn server_options(port: u16, socket_dir: &Path, fsync: bool) -> String {
         shell_quote(&socket_dir.to_string_lossy())
     );
     if !fsync {
-        options.push_str(
-            " -c max_connections=200 -c fsync=off -c full_page_writes=off",
-        );
+        options.push_str(" -c max_connections=200 -c fsync=off -c full_page_writes=off");
     }
     options
 }
