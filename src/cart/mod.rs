@@ -159,9 +159,6 @@ pub async fn add(
     product_id: i64,
     quantity: Quantity,
 ) -> Result<(), ChangeError> {
-    if !product_exists(pool, product_id).await? {
-        return Err(CartError::UnknownProduct.into());
-    }
     let mut tx = pool.begin().await?;
     // Creates the cart on its first line, and in every case locks its row
     // until the commit (ON CONFLICT DO UPDATE takes the row lock).
@@ -172,9 +169,11 @@ pub async fn add(
     .bind(cart_id)
     .execute(&mut *tx)
     .await?;
-    // Under the lock, these numbers cannot change until we commit.
-    let (lines, current): (i64, Option<i32>) = sqlx::query_as(
-        "SELECT count(*), max(quantity) FILTER (WHERE product_id = $2)
+    // Under the lock, these numbers cannot change until we commit. The same
+    // query checks that the product exists (a refusal rolls everything back).
+    let (product_exists, lines, current): (bool, i64, Option<i32>) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM products WHERE id = $2),
+                count(*), max(quantity) FILTER (WHERE product_id = $2)
          FROM cart_lines WHERE cart_id = $1",
     )
     .bind(cart_id)
@@ -182,6 +181,7 @@ pub async fn add(
     .fetch_one(&mut *tx)
     .await?;
     match current {
+        _ if !product_exists => return Err(CartError::UnknownProduct.into()),
         None if lines >= MAX_LINES => return Err(CartError::TooManyLines.into()),
         Some(current) if current + quantity.get() > Quantity::MAX => {
             return Err(CartError::LineFull.into());
@@ -209,9 +209,6 @@ pub async fn update(
     product_id: i64,
     quantity: Quantity,
 ) -> Result<(), ChangeError> {
-    if !product_exists(pool, product_id).await? {
-        return Err(CartError::UnknownProduct.into());
-    }
     // One statement either way: a plain UPDATE or DELETE of one row is atomic.
     let changed = if quantity.get() == 0 {
         sqlx::query("DELETE FROM cart_lines WHERE cart_id = $1 AND product_id = $2")
@@ -227,22 +224,30 @@ pub async fn update(
             .execute(pool)
             .await?
     };
-    if changed.rows_affected() == 0 && quantity.get() != 0 {
-        return Err(CartError::NotInCart.into());
+    if changed.rows_affected() == 0 {
+        // Only when nothing changed is it worth asking why.
+        if !product_exists(pool, product_id).await? {
+            return Err(CartError::UnknownProduct.into());
+        }
+        if quantity.get() != 0 {
+            return Err(CartError::NotInCart.into());
+        }
     }
     Ok(())
 }
 
 /// Removes a product's line (removing a product that is not there is fine).
 pub async fn remove(pool: &PgPool, cart_id: &str, product_id: i64) -> Result<(), ChangeError> {
-    if !product_exists(pool, product_id).await? {
-        return Err(CartError::UnknownProduct.into());
-    }
-    sqlx::query("DELETE FROM cart_lines WHERE cart_id = $1 AND product_id = $2")
+    let deleted = sqlx::query("DELETE FROM cart_lines WHERE cart_id = $1 AND product_id = $2")
         .bind(cart_id)
         .bind(product_id)
         .execute(pool)
-        .await?;
+        .await?
+        .rows_affected();
+    // Only when nothing was deleted is it worth asking whether the product exists.
+    if deleted == 0 && !product_exists(pool, product_id).await? {
+        return Err(CartError::UnknownProduct.into());
+    }
     Ok(())
 }
 
