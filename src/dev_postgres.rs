@@ -33,6 +33,7 @@
 //! // ... run the app; dropping `pg` stops the server.
 //! ```
 
+use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -168,7 +169,11 @@ impl DevPostgres {
     pub async fn start(options: DevPostgresOptions) -> Result<DevPostgres> {
         let bin_dir = find_bin_dir()?;
         let run_as = server_account()?;
-        let cluster = Cluster::new(&options.data_dir, bin_dir, run_as)?;
+        let data_dir = match run_as {
+            Some((uid, gid)) => reachable_data_dir(&options.data_dir, uid, gid)?,
+            None => options.data_dir.clone(),
+        };
+        let cluster = Cluster::new(&data_dir, bin_dir, run_as)?;
         cluster.prepare_parent()?;
         let _lock = lock_exclusive(&cluster.lock_file).await?;
 
@@ -810,6 +815,33 @@ fn effective_uid() -> Option<u32> {
 fn parse_effective_uid(status: &str) -> Option<u32> {
     let line = status.lines().find(|line| line.starts_with("Uid:"))?;
     line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Where the data directory can live when the server runs as another account.
+///
+/// The requested place when the server account can reach it. Otherwise (a
+/// checkout under `/root` or in a private temporary folder, say), a folder of
+/// its own under the system temporary directory, named after the requested
+/// path so that the same checkout finds the same data again.
+fn reachable_data_dir(requested: &Path, uid: u32, gid: u32) -> Result<PathBuf> {
+    let requested = std::path::absolute(requested)
+        .map_err(io_error(format!("resolving {}", requested.display())))?;
+    let parent = requested.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(parent).map_err(io_error(format!("creating {}", parent.display())))?;
+    if check_reachable(parent, uid, gid).is_ok() {
+        return Ok(requested);
+    }
+    let digest = Sha256::digest(requested.to_string_lossy().as_bytes());
+    let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let relocated = std::env::temp_dir()
+        .join(format!("session-demo-postgres-{name}"))
+        .join(requested.file_name().unwrap_or("data".as_ref()));
+    info!(
+        "the `{SERVER_ACCOUNT}` account cannot reach {}; keeping the server's data in {} instead",
+        requested.display(),
+        relocated.display()
+    );
+    Ok(relocated)
 }
 
 /// Fails with a clear message when the server account cannot enter `dir` or

@@ -17,9 +17,16 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
         ("RUST_LOG", "info"),
     ];
     let browser = client_with(Default::default());
-    let pid_file = dir.join("dev-postgres").join("postmaster.pid");
-
     let mut app = start_binary(&vars);
+    // Where the server keeps its data: target/ normally, or a folder of its own
+    // when the `postgres` account cannot reach target/ (see dev_postgres.rs).
+    let data_dir = app
+        .log
+        .iter()
+        .find_map(|line| line.split("(data in ").nth(1)?.split(',').next())
+        .map(PathBuf::from)
+        .expect("the log says where the data is");
+    let pid_file = data_dir.join("postmaster.pid");
     for _ in 0..2 {
         let page = browser
             .get(format!("{}/", app.address))
