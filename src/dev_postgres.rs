@@ -217,6 +217,12 @@ impl DevPostgres {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Where the server keeps its data: the requested directory, or a folder
+    /// of its own under the temp dir when the server account cannot reach it.
+    pub fn data_dir(&self) -> &Path {
+        &self.cluster.data_dir
+    }
+
     /// The TCP port the server listens on (127.0.0.1 only).
     pub fn port(&self) -> u16 {
         self.port

@@ -62,4 +62,10 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
     assert!(again.terminate(), "exit 0: {}", again.drain());
     assert!(!pid_file.exists());
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(folder) = data_dir.parent().filter(|parent| {
+        parent.starts_with(std::env::temp_dir())
+            && parent.to_string_lossy().contains("session-demo-postgres-")
+    }) {
+        let _ = std::fs::remove_dir_all(folder);
+    }
 }

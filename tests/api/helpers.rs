@@ -550,3 +550,17 @@ impl Drop for RunningBinary {
         let _ = self.child.wait();
     }
 }
+
+/// Files of a private server that live outside the folder a test asked for:
+/// when the `postgres` account cannot reach `target/`, `DevPostgres` keeps the
+/// data in a folder of its own under the temp dir (see `dev_postgres.rs`).
+/// Returns that folder, for the test to remove, or `None`.
+pub fn relocated_server_folder(server: &DevPostgres) -> Option<std::path::PathBuf> {
+    let parent = server.data_dir().parent()?;
+    let relocated = parent.starts_with(std::env::temp_dir())
+        && parent
+            .file_name()?
+            .to_string_lossy()
+            .starts_with("session-demo-postgres-");
+    relocated.then(|| parent.to_path_buf())
+}

@@ -76,5 +76,8 @@ async fn a_database_outage_gives_503_then_service_resumes_with_the_same_session(
     drop(app);
     server.stop().await.expect("stopped");
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(folder) = crate::helpers::relocated_server_folder(&server) {
+        let _ = std::fs::remove_dir_all(folder);
+    }
     let _ = std::fs::remove_file(dir.join("data.log"));
 }

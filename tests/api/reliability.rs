@@ -27,7 +27,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{
     RunningBinary, TEST_SECRET, cart_lines, connect, cookie_in, csrf_token, fresh_database_url,
-    location, spawn_app_with, start_binary,
+    location, relocated_server_folder, spawn_app_with, start_binary,
 };
 
 /// No request of these tests may take longer than this: a hang is a failure.
@@ -39,33 +39,50 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// It lives under `target/`, not in the system temp folder: when the tests run
 /// as root, the server runs as the `postgres` account, which must be able to
 /// enter every parent folder.
-struct Scratch(PathBuf);
+struct Scratch {
+    dir: PathBuf,
+    /// Where the server's data really went, if not under `dir`.
+    relocated: std::sync::Mutex<Option<PathBuf>>,
+}
 
 impl Scratch {
     fn new(name: &str) -> Self {
         let unique = random_hex::<4>().expect("randomness");
-        Self(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        Self {
+            dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("target")
                 .join(format!(
                     "reliability-{name}-{}-{unique}",
                     std::process::id()
                 )),
-        )
+            relocated: Default::default(),
+        }
     }
 
     fn options(&self, fsync: bool) -> DevPostgresOptions {
         DevPostgresOptions {
-            data_dir: self.0.join("data"),
+            data_dir: self.dir.join("data"),
             fsync,
             port: None,
         }
+    }
+
+    /// Starts a private server in this scratch folder (removed with it).
+    async fn server(&self, fsync: bool) -> DevPostgres {
+        let server = DevPostgres::start(self.options(fsync))
+            .await
+            .expect("a private PostgreSQL");
+        *self.relocated.lock().expect("lock") = relocated_server_folder(&server);
+        server
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(folder) = self.relocated.lock().ok().and_then(|mut r| r.take()) {
+            let _ = std::fs::remove_dir_all(folder);
+        }
     }
 }
 
@@ -233,9 +250,7 @@ async fn a_database_restart_under_load_gives_only_200_or_503_and_loses_no_sessio
     let test_started = Instant::now();
     // fsync on, as in development: the point is that committed changes survive.
     let scratch = Scratch::new("outage-load");
-    let server = DevPostgres::start(scratch.options(true))
-        .await
-        .expect("a private PostgreSQL");
+    let server = scratch.server(true).await;
     let url = server.url("reliability");
     let app = spawn_app_with(|s| {
         s.database_url = Some(Secret::new(&url));
@@ -821,9 +836,7 @@ fn records(lines: &[String]) -> Vec<String> {
 async fn binary_with_its_database_stopped(
     scratch: &Scratch,
 ) -> (DevPostgres, RunningBinary, Browser) {
-    let server = DevPostgres::start(scratch.options(false))
-        .await
-        .expect("a private PostgreSQL");
+    let server = scratch.server(false).await;
     let url = server.url("reliability_log");
     let binary = start_binary(&[
         ("DATABASE_URL", &url),
