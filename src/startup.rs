@@ -23,7 +23,7 @@ use crate::{
         ExpiryPolicy, PgSessionStore,
         current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_unavailable},
-        pool::SessionPool,
+        pool::WorkerPools,
         rotation::{SecretRotation, reissue_old_cookies},
     },
 };
@@ -38,7 +38,7 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
-    session_pool: SessionPool,
+    session_pools: WorkerPools,
     pruner: JoinHandle<()>,
     stop_pruner: watch::Sender<bool>,
     dev_postgres: Option<DevPostgres>,
@@ -77,20 +77,21 @@ impl Application {
             // Opt-in: session writes stop waiting for the disk (see config.rs).
             session_options = session_options.options([("synchronous_commit", "off")]);
         }
-        let session_pool = SessionPool::new(
+        // One worker per CPU (actix's default, made explicit because each
+        // worker gets a session pool of its own: see session/pool.rs).
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let session_pools = WorkerPools::new(
             session_options,
+            workers,
             settings.database_max_connections as usize,
             settings.database_acquire_timeout,
         )?;
+        let policy = ExpiryPolicy {
+            inactivity: settings.session_ttl,
+            absolute: settings.session_absolute_ttl,
+        };
 
         let key = cookie_key(&settings)?;
-        let store = PgSessionStore::new(
-            session_pool.clone(),
-            ExpiryPolicy {
-                inactivity: settings.session_ttl,
-                absolute: settings.session_absolute_ttl,
-            },
-        );
         let cookie = CookieSettings {
             name: settings.cookie_name().into(),
             secure: settings.cookie_secure,
@@ -128,7 +129,10 @@ impl Application {
 
         let production = settings.is_production();
         let app_pool = pool.clone();
+        let worker_pools = session_pools.clone();
         let server = HttpServer::new(move || {
+            // This closure runs once in each worker thread.
+            let store = PgSessionStore::new(worker_pools.for_new_worker(), policy);
             App::new()
                 .app_data(web::Data::new(app_pool.clone()))
                 .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
@@ -147,7 +151,7 @@ impl Application {
                 .service(
                     web::scope("")
                         .wrap(headers::private_page())
-                        .wrap(session_middleware(store.clone(), key.clone(), &cookie))
+                        .wrap(session_middleware(store, key.clone(), &cookie))
                         .wrap(from_fn({
                             let rotation = rotation.clone();
                             move |req, next| reissue_old_cookies(rotation.clone(), req, next)
@@ -164,6 +168,7 @@ impl Application {
                 }))
                 .wrap(from_fn(access_log))
         })
+        .workers(workers)
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
@@ -179,7 +184,7 @@ impl Application {
             port: address.port(),
             server,
             pool,
-            session_pool,
+            session_pools,
             pruner,
             stop_pruner,
             dev_postgres,
@@ -196,9 +201,10 @@ impl Application {
         &self.pool
     }
 
-    /// The session store's own pool (tests hold its connections to exhaust it).
-    pub fn session_pool(&self) -> &SessionPool {
-        &self.session_pool
+    /// The session store's own pools, one per worker (tests hold their
+    /// connections to exhaust them).
+    pub fn session_pools(&self) -> &WorkerPools {
+        &self.session_pools
     }
 
     /// A handle to stop the server from elsewhere (tests use it to restart the app).
@@ -212,7 +218,7 @@ impl Application {
         let served = self.server.await;
         let _ = self.stop_pruner.send(true);
         let _ = self.pruner.await;
-        self.session_pool.close();
+        self.session_pools.close();
         self.pool.close().await;
         if let Some(server) = &self.dev_postgres
             && let Err(error) = server.stop().await

@@ -7,7 +7,7 @@ use reqwest::{Response, StatusCode, redirect::Policy};
 use session_demo::{
     config::{Secret, Settings},
     dev_postgres::{DevPostgres, DevPostgresOptions},
-    session::{key::random_hex, pool::SessionPool},
+    session::{key::random_hex, pool::WorkerPools},
     startup::Application,
 };
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
@@ -108,8 +108,8 @@ pub struct TestApp {
     pub address: String,
     /// The app's own pool, for looking into the database.
     pub pool: PgPool,
-    /// The session store's pool (a test can hold its connections).
-    pub session_pool: SessionPool,
+    /// The session store's pools, one per worker (a test can hold their connections).
+    pub session_pools: WorkerPools,
     /// The settings the app was built with.
     pub settings: Settings,
     /// A client that keeps cookies (one browser) and never follows redirects.
@@ -139,14 +139,14 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
-    let session_pool = app.session_pool().clone();
+    let session_pools = app.session_pools().clone();
     let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
     let cookies = Arc::new(reqwest::cookie::Jar::default());
     TestApp {
         address,
         pool,
-        session_pool,
+        session_pools,
         settings,
         client: client_with(cookies.clone()),
         cookies,

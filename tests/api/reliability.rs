@@ -377,17 +377,20 @@ async fn when_every_connection_is_busy_requests_queue_then_get_503_and_recover_a
     }
     let newcomer = Browser::new(&app.address);
 
-    // The test holds both connections of each of the app's two pools (the
-    // pages' and the session store's).
+    // The test holds every connection of the app's pools: the pages' pool (2)
+    // and the session store's pools, one per worker (2 or more between them).
+    let mut held_sessions = Vec::new();
+    for pool in app.session_pools.all() {
+        for _ in 0..pool.max_size() {
+            held_sessions.push(pool.acquire().await.expect("a connection"));
+        }
+    }
     let held = (
         [
             app.pool.acquire().await.expect("a connection"),
             app.pool.acquire().await.expect("a connection"),
         ],
-        [
-            app.session_pool.acquire().await.expect("a connection"),
-            app.session_pool.acquire().await.expect("a connection"),
-        ],
+        held_sessions,
     );
 
     // Requests queue for the acquire timeout (1 s), then get a 503: sessions

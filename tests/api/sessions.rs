@@ -111,16 +111,61 @@ async fn reading_a_session_keeps_it_alive() {
     }
 }
 
-/// What `SHOW synchronous_commit` says on the session store's connections.
+#[tokio::test]
+async fn visiting_keeps_a_session_alive() {
+    // The same as reading, for requests that change the session: TTL 3 s,
+    // a visit every second for five seconds, and no visit is lost.
+    let app = spawn_app_with(|s| s.session_ttl = Duration::from_secs(3)).await;
+    for _ in 0..5 {
+        app.get("/").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(app.visits().await, 5);
+}
+
+#[tokio::test]
+async fn a_write_moves_the_expiry_only_when_it_is_due() {
+    // TTL 10 s: the expiry is pushed forward once it falls 1 s (the touch
+    // interval) behind. Quick visits change the data but not `expires_at`, so
+    // PostgreSQL can update the row without touching its indexes.
+    let app = spawn_app_with(|s| s.session_ttl = Duration::from_secs(10)).await;
+    app.get("/").await;
+    let expiry = || async {
+        sqlx::query_scalar::<_, f64>("SELECT extract(epoch FROM expires_at)::float8 FROM sessions")
+            .fetch_one(&app.pool)
+            .await
+            .expect("one session")
+    };
+    let first = expiry().await;
+    app.get("/").await;
+    app.get("/").await;
+    assert_eq!(app.visits().await, 3);
+    assert_eq!(expiry().await, first, "not due: unchanged");
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.get("/").await;
+    let moved = expiry().await;
+    assert!(moved > first, "due: pushed forward ({first} -> {moved})");
+}
+
+/// What `SHOW synchronous_commit` says on the session store's connections
+/// (every worker's pool must agree).
 async fn session_synchronous_commit(app: &crate::helpers::TestApp) -> String {
-    app.session_pool
-        .run(async |conn| {
-            sqlx::query_scalar("SHOW synchronous_commit")
-                .fetch_one(conn)
-                .await
-        })
-        .await
-        .expect("a setting")
+    let mut answers = Vec::new();
+    for pool in app.session_pools.all() {
+        let answer: String = pool
+            .run(async |conn| {
+                sqlx::query_scalar("SHOW synchronous_commit")
+                    .fetch_one(conn)
+                    .await
+            })
+            .await
+            .expect("a setting");
+        answers.push(answer);
+    }
+    answers.dedup();
+    assert_eq!(answers.len(), 1, "the pools disagree: {answers:?}");
+    answers.remove(0)
 }
 
 #[tokio::test]
