@@ -10,10 +10,11 @@
 #   GET /         with a session cookie (read and write: the visit counter)
 #   GET /visits   with a session cookie (read only)
 #   GET /         without a cookie     (first visits: each creates a session)
-# Before each one it runs its "limit" with pgbench on the same database and the
-# same sessions table: the statements that request kind needs, without the app
-# (scripts/bench/limit-*.sql). It prints requests/s, the ratio to the limit, p50
-# and p99 latency, statements per request, errors, and the app's memory.
+# Before and after each one it runs its "limit" with pgbench on the same
+# database and the same sessions table: the statements that request kind needs,
+# without the app (scripts/bench/limit-*.sql). It prints requests/s, the ratio
+# to the mean of the two limits, p50 and p99 latency, statements per request,
+# errors, the app's memory, and how much CPU the hypervisor took away.
 #
 # Settings (environment):
 #   BENCH_DURATION      length of each wrk and pgbench run (15s; e.g. 5s, 1m)
@@ -408,27 +409,44 @@ ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 visits_total() { psql_db -c "SELECT coalesce(sum((state ->> 'visits')::bigint), 0) FROM sessions"; }
 session_count() { psql_db -c "SELECT count(*) FROM sessions"; }
 
-# Each limit runs right before its scenario, so both see the same table and
-# the same machine load.
+# Each limit runs right before and right after its scenario, on the same table,
+# and the ratio uses the mean of the two: the speed of a shared virtual machine
+# drifts from minute to minute, and a limit measured only before would credit
+# or blame the app for that drift.
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
 start_sampler
-pgbench_limit counter LIMIT_COUNTER
+cpu_before=$(head -n 1 /proc/stat)
+pgbench_limit counter LIMIT_COUNTER_BEFORE
 VISITS_BEFORE=$(visits_total)
 run_scenario counter / "$WORK/cookies.txt" visits_total
 VISITS_AFTER=$(visits_total)
+pgbench_limit counter LIMIT_COUNTER_AFTER
+LIMIT_COUNTER=$(mean "$LIMIT_COUNTER_BEFORE" "$LIMIT_COUNTER_AFTER")
 
-pgbench_limit select LIMIT_SELECT
+pgbench_limit select LIMIT_SELECT_BEFORE
 VISITS_BEFORE_READ=$(visits_total)
 ROWS_BEFORE_READ=$(session_count)
 run_scenario visits /visits "$WORK/cookies.txt"
 VISITS_AFTER_READ=$(visits_total)
 ROWS_AFTER_READ=$(session_count)
+pgbench_limit select LIMIT_SELECT_AFTER
+LIMIT_SELECT=$(mean "$LIMIT_SELECT_BEFORE" "$LIMIT_SELECT_AFTER")
 
-pgbench_limit insert LIMIT_INSERT
+pgbench_limit insert LIMIT_INSERT_BEFORE
 ROWS_BEFORE_FIRST=$(session_count)
 run_scenario first / - session_count
 ROWS_AFTER_FIRST=$(session_count)
+pgbench_limit insert LIMIT_INSERT_AFTER
+LIMIT_INSERT=$(mean "$LIMIT_INSERT_BEFORE" "$LIMIT_INSERT_AFTER")
+cpu_after=$(head -n 1 /proc/stat)
 
 stop_sampler
+# The share of CPU time the hypervisor gave to other machines ("steal", the 8th
+# number of the cpu line in /proc/stat) while the measurements ran.
+STEAL_PCT=$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); total = 0
+    for (i = 2; i <= 9 && i <= n; i++) total += y[i] - x[i]
+    printf "%.1f", total ? 100 * (y[9] - x[9]) / total : 0 }')
 PEAK_MIB=$(rss_mib VmHWM)
 say "stopping the app"
 stop_app
@@ -477,6 +495,13 @@ row() { printf '| %-18s | %6s | %-15s | %-14s | %8s | %-19s | %-24s | %-16s |\n'
     if ((log_lines > 1000)); then
         echo "note: the app logged about a line per request; the figures include that logging."
     fi
+    echo "limits (tps) before / after each scenario: counter $(printf '%.0f / %.0f' "$LIMIT_COUNTER_BEFORE" "$LIMIT_COUNTER_AFTER")," \
+        "SELECT $(printf '%.0f / %.0f' "$LIMIT_SELECT_BEFORE" "$LIMIT_SELECT_AFTER")," \
+        "INSERT $(printf '%.0f / %.0f' "$LIMIT_INSERT_BEFORE" "$LIMIT_INSERT_AFTER"); the table shows their mean"
+    echo "latency floor: wrk keeps $CONNECTIONS requests in flight, so the mean latency is $CONNECTIONS / (req/s) (Little's law):" \
+        "$(awk -v c="$CONNECTIONS" -v r="${R[counter.rps]}" 'BEGIN { printf "%.1f", r ? 1000 * c / r : 0 }') ms for GET / at this rate;" \
+        "a p99 of $TARGET_COUNTER_P99_MS ms needs at least $(awk -v c="$CONNECTIONS" -v t="$TARGET_COUNTER_P99_MS" 'BEGIN { printf "%.0f", 1000 * c / t }') req/s even with no spread at all"
+    echo "CPU steal (time the hypervisor gave to other machines) during the measurements: $STEAL_PCT%"
     echo "round trips/req = statements: transactions in the bench database (pg_stat_database) per request handled; each statement outside BEGIN is its own transaction. Pings and Parse/Describe messages are not counted."
     echo "errors = wrk socket errors (connect + read + write + timeout); wrk counts status >= 400 as non-2xx."
     errors_total=0

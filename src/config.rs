@@ -61,7 +61,8 @@ pub struct Settings {
     pub session_absolute_ttl: Duration,
     /// `SESSION_PRUNE_INTERVAL_SECONDS`: how often expired sessions are deleted.
     pub session_prune_interval: Duration,
-    /// `DATABASE_MAX_CONNECTIONS`: the pool size.
+    /// `DATABASE_MAX_CONNECTIONS`: the pool size (the pages' pool; the session
+    /// store's per-worker pools share as many between them).
     pub database_max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: how long a request waits for a connection before a 503.
     pub database_acquire_timeout: Duration,
