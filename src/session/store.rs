@@ -193,10 +193,12 @@ impl SessionStore for PgSessionStore {
         // expired-but-not-yet-pruned row from coming back to life the same way.
         //
         // It sets no indexed column (`expires_at` is indexed for pruning; the
-        // generated `user_id` and `cart_id` change only when the data does), so
-        // PostgreSQL can make it a HOT update: the new row version goes on the
-        // same page and no index gets a new entry. Setting `expires_at` here too
-        // costs every write three index insertions (measured: ... req/s).
+        // indexed, generated `user_id` and `cart_id` change only at sign-in,
+        // sign-out and the first cart), so PostgreSQL can make it a HOT update:
+        // the new row version goes on the same page and no index gets a new
+        // entry. Setting `expires_at` here too cost every write three index
+        // insertions (measured: PostgreSQL's CPU per counter request fell by
+        // about 5%; 15,850 of 15,852 updates in a benchmark run were HOT).
         const UPDATE: &str = "
             UPDATE sessions
             SET state = $2::jsonb,
