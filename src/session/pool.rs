@@ -112,6 +112,11 @@ impl SessionPool {
         self.0.status().max_size
     }
 
+    /// How many connections this pool holds open now (busy or idle).
+    pub fn open_connections(&self) -> usize {
+        self.0.status().size
+    }
+
     /// Closes the pool: idle connections are closed, later queries fail.
     pub fn close(&self) {
         self.0.close();
@@ -153,7 +158,12 @@ impl WorkerPools {
     /// replaced).
     pub fn for_new_worker(&self) -> SessionPool {
         let next = self.handed_out.fetch_add(1, Ordering::Relaxed);
-        self.pools[next % self.pools.len()].clone()
+        let index = next % self.pools.len();
+        log::debug!(
+            "session pool {index} goes to worker thread {:?}",
+            std::thread::current().id()
+        );
+        self.pools[index].clone()
     }
 
     /// Every worker's pool (tests hold all their connections).

@@ -363,6 +363,32 @@ async fn a_database_restart_under_load_gives_only_200_or_503_and_loses_no_sessio
     server.stop().await.expect("stopped");
 }
 
+#[tokio::test]
+async fn every_worker_thread_queries_through_a_session_pool_of_its_own() {
+    // A connection is driven by the runtime of the worker that opened it, so
+    // each worker must use its own pool (session/pool.rs). Sixteen browsers,
+    // each on a connection of its own, land on every worker (actix hands out
+    // accepted connections in turn); then every pool has opened connections.
+    let app = spawn_app_with(|s| s.database_max_connections = 16).await;
+    let pools = app.session_pools.all();
+    assert!(
+        pools.iter().all(|pool| pool.open_connections() == 0),
+        "connections open on first use"
+    );
+    let browsers: Vec<Browser> = (0..16).map(|_| Browser::new(&app.address)).collect();
+    join_all(browsers.iter().map(|b| b.page("/"))).await;
+    for browser in &browsers {
+        assert_eq!(browser.visits().await, 1);
+    }
+    let open: Vec<usize> = pools.iter().map(|pool| pool.open_connections()).collect();
+    println!("session connections open per worker pool: {open:?}");
+    assert!(
+        open.iter().all(|&n| n > 0),
+        "every worker used its own pool: {open:?}"
+    );
+    assert!(open.iter().sum::<usize>() <= 16, "{open:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_connection_is_busy_requests_queue_then_get_503_and_recover_at_once() {
     let app = spawn_app_with(|s| {

@@ -15,8 +15,8 @@ async fn settle(proxy: &CountingProxy) -> Counts {
 
 #[tokio::test]
 async fn each_request_kind_costs_the_promised_round_trips() {
-    // The app talks to PostgreSQL through the counting proxy, over one
-    // connection so that every statement is already prepared after warm-up.
+    // The app talks to PostgreSQL through the counting proxy, with pools of
+    // one connection, so that statements are prepared after the warm-up.
     let real_url = test_settings(&crate::helpers::fresh_database_url().await)
         .database_url
         .expect("a URL")
