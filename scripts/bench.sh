@@ -342,10 +342,22 @@ LAST_APP_ACTIVITY=$(now)
 
 # --- pgbench limits ----------------------------------------------------------
 
+# Every measurement starts right after a CHECKPOINT, so that no run (limit or
+# app) gets a checkpoint's burst of writes in its middle and another none.
+# (CHECKPOINT needs a superuser or the pg_checkpoint role; without, the runs
+# simply go without it.)
+CHECKPOINT_WARNED=
+checkpoint() {
+    psql_admin -c "CHECKPOINT" >/dev/null 2>&1 && return
+    [[ -n $CHECKPOINT_WARNED ]] || warn "CHECKPOINT refused (not a superuser?): measuring without"
+    CHECKPOINT_WARNED=1
+}
+
 # pgbench_limit NAME VARIABLE: runs scripts/bench/limit-NAME.sql and stores its
 # tps in VARIABLE. Fails on errors or failed transactions.
 pgbench_limit() {
     local name=$1 var=$2 log=$WORK/pgbench-$1.log
+    checkpoint
     say "pgbench limit '$name': $PGBENCH_CLIENTS clients, ${DURATION_S}s"
     if ! run_bounded $((DURATION_S + 60)) pgbench --no-vacuum --protocol=prepared \
         --client="$PGBENCH_CLIENTS" --jobs="$PGBENCH_JOBS" --time="$DURATION_S" \
@@ -378,6 +390,7 @@ run_scenario() {
     local key=$1 path=$2 cookies=$3 count=${4:-} out=$WORK/wrk-$1.txt
     local handled_before=0
     [[ -z $count ]] || handled_before=$($count)
+    checkpoint
     settle_stats
     local before
     before=$(xacts)
