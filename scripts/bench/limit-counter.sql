@@ -3,6 +3,11 @@
 -- of its data and expiry. No BEGIN/END: each statement is its own transaction,
 -- as in the app. Run with -M prepared, like sqlx's cached prepared statements.
 --
+-- This is the limit as issue 6 defines it. The app's UPDATE does less: it
+-- leaves expires_at alone (the load extends it when due, see
+-- PgSessionStore::update), so PostgreSQL can do it as a HOT update; here every
+-- UPDATE moves expires_at, an indexed column.
+--
 -- Rows are picked by `id`, the primary key, not by `key_hash` as the store does:
 -- pgbench variables are integers, and turning one into a bytea key would need an
 -- extra lookup (a join or a \gset query) that the real request does not do. Both

@@ -152,10 +152,11 @@ impl WorkerPools {
     }
 
     /// The pool for a worker that is starting: each call hands out the next
-    /// pool. actix builds the app once in each worker thread, so each worker
-    /// gets its own; a worker restarted after a crash takes over a pool again
-    /// (its connections, tied to the dead worker's runtime, fail once and are
-    /// replaced).
+    /// pool, in turn. actix builds the app once in each worker thread, so each
+    /// worker gets its own. (actix restarts a worker that crashed; the new one
+    /// takes the next pool in turn, which a live worker may be using: still
+    /// correct, only back to the cost of sharing. A connection of the crashed
+    /// worker's runtime fails its next query, a 503, and is replaced.)
     pub fn for_new_worker(&self) -> SessionPool {
         let next = self.handed_out.fetch_add(1, Ordering::Relaxed);
         let index = next % self.pools.len();
