@@ -3,10 +3,13 @@
 //! Nothing else in the crate reads environment variables. Every value is parsed
 //! and checked here, so a bad setting stops the start with one clear line that
 //! names the variable, instead of failing later in the middle of a request.
+//! This module sits at the bottom of the crate: it imports nothing from it.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    collections::HashSet, net::SocketAddr, ops::RangeInclusive, path::PathBuf, time::Duration,
+};
 
-use crate::auth::throttle::AddressLimit;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The secret shipped in `.env.example`: fine to try the app with, refused in production.
 pub const EXAMPLE_SECRET: &str =
@@ -14,6 +17,13 @@ pub const EXAMPLE_SECRET: &str =
 
 /// The shortest secret accepted, in bytes: the cookie key is derived from it.
 pub const MIN_SECRET_BYTES: usize = 64;
+
+/// The fewest distinct characters a production secret may have.
+///
+/// A screen for obvious mistakes (`aaaa...`, `abcabc...`, a word repeated),
+/// not a measure of strength: 64 random hex digits have about 16 distinct
+/// characters, almost never fewer than 12; random base64 has far more.
+pub const MIN_SECRET_DISTINCT_CHARS: usize = 10;
 
 /// Where the app runs: production turns on the strict defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,25 +34,41 @@ pub enum Environment {
     Production,
 }
 
-/// A secret that never shows itself in logs or `{:?}` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A secret setting: `{:?}` prints `[REDACTED]`, and the memory is wiped when
+/// it is dropped (`secrecy`). Read it with [`Secret::expose`], only where the
+/// value is used, never to print it.
+#[derive(Debug, Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
-    /// The secret itself; call this only where the value is used, never to print it.
+    /// The secret itself.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
+/// How many POSTs to `/login` and `/register` one address may make in a burst,
+/// and how fast that allowance refills.
+#[derive(Debug, Clone, Copy)]
+pub struct AddressLimit {
+    /// Requests allowed at once.
+    pub burst: u32,
+    /// One more request is allowed every this long.
+    pub refill_every: Duration,
+}
+
+impl Default for AddressLimit {
+    /// 20 attempts at once, then one every 3 seconds (20 a minute).
+    fn default() -> Self {
+        Self {
+            burst: 20,
+            refill_every: Duration::from_secs(3),
+        }
     }
 }
 
@@ -68,6 +94,9 @@ pub struct Settings {
     pub database_acquire_timeout: Duration,
     /// `DATABASE_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels any statement running longer.
     pub database_statement_timeout: Duration,
+    /// `REQUEST_BODY_TIMEOUT_SECONDS`: a request body not fully received within
+    /// this time gets a `408` and its connection is closed.
+    pub request_body_timeout: Duration,
     /// `SESSION_SYNCHRONOUS_COMMIT`: `false` lets session writes return before
     /// their commit is on disk (PostgreSQL's `synchronous_commit = off`, for the
     /// session store's connections only). A database crash may then lose the
@@ -90,7 +119,8 @@ pub struct Settings {
 }
 
 /// A setting that could not be accepted: which variable, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting {variable}: {problem}")]
 pub struct SettingsError {
     /// The environment variable at fault.
     pub variable: &'static str,
@@ -98,13 +128,23 @@ pub struct SettingsError {
     pub problem: String,
 }
 
-impl fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid setting {}: {}", self.variable, self.problem)
-    }
-}
+/// The accepted range of each numeric setting, in its own unit.
+mod range {
+    use std::ops::RangeInclusive;
 
-impl std::error::Error for SettingsError {}
+    /// `SESSION_TTL_SECONDS` and `SESSION_ABSOLUTE_TTL_SECONDS`: a second to a year.
+    pub const SESSION_TTL: RangeInclusive<u64> = 1..=365 * 24 * 3600;
+    /// `SESSION_PRUNE_INTERVAL_SECONDS`: a second to a day.
+    pub const PRUNE_INTERVAL: RangeInclusive<u64> = 1..=24 * 3600;
+    /// `DATABASE_MAX_CONNECTIONS`: PostgreSQL's own default allows 100 in all.
+    pub const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=1000;
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: a second to five minutes.
+    pub const ACQUIRE_TIMEOUT: RangeInclusive<u64> = 1..=300;
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`: a millisecond to an hour.
+    pub const STATEMENT_TIMEOUT_MS: RangeInclusive<u64> = 1..=3_600_000;
+    /// `REQUEST_BODY_TIMEOUT_SECONDS`: a second to two minutes.
+    pub const BODY_TIMEOUT: RangeInclusive<u64> = 1..=120;
+}
 
 impl Settings {
     /// Reads the settings from the process environment (after `.env`, see `main.rs`).
@@ -149,19 +189,30 @@ impl Settings {
             });
         }
 
-        let session_ttl = seconds(&var, "SESSION_TTL_SECONDS", 3600)?;
-        let session_absolute_ttl = seconds(&var, "SESSION_ABSOLUTE_TTL_SECONDS", 86_400)?;
-        let session_prune_interval = seconds(&var, "SESSION_PRUNE_INTERVAL_SECONDS", 300)?;
-        let database_acquire_timeout = seconds(&var, "DATABASE_ACQUIRE_TIMEOUT_SECONDS", 5)?;
-        let database_statement_timeout =
-            Duration::from_millis(number(&var, "DATABASE_STATEMENT_TIMEOUT_MS", 5_000, 1)?);
+        let seconds = |variable, default, range| {
+            number(&var, variable, default, range).map(Duration::from_secs)
+        };
+        let session_ttl = seconds("SESSION_TTL_SECONDS", 3600, range::SESSION_TTL)?;
+        let session_absolute_ttl =
+            seconds("SESSION_ABSOLUTE_TTL_SECONDS", 86_400, range::SESSION_TTL)?;
+        let session_prune_interval =
+            seconds("SESSION_PRUNE_INTERVAL_SECONDS", 300, range::PRUNE_INTERVAL)?;
+        let database_acquire_timeout = seconds(
+            "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+            5,
+            range::ACQUIRE_TIMEOUT,
+        )?;
+        let request_body_timeout =
+            seconds("REQUEST_BODY_TIMEOUT_SECONDS", 10, range::BODY_TIMEOUT)?;
+        let database_statement_timeout = Duration::from_millis(number(
+            &var,
+            "DATABASE_STATEMENT_TIMEOUT_MS",
+            5_000,
+            range::STATEMENT_TIMEOUT_MS,
+        )?);
+        // The range keeps it far below u32::MAX.
         let database_max_connections =
-            u32::try_from(number(&var, "DATABASE_MAX_CONNECTIONS", 16, 1)?).map_err(|_| {
-                SettingsError {
-                    variable: "DATABASE_MAX_CONNECTIONS",
-                    problem: "too large".into(),
-                }
-            })?;
+            number(&var, "DATABASE_MAX_CONNECTIONS", 16, range::MAX_CONNECTIONS)? as u32;
 
         let bind_addr = match var("BIND_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -172,6 +223,15 @@ impl Settings {
         };
 
         let cookie_secure = boolean(&var, "COOKIE_SECURE", production)?;
+        if production && !cookie_secure {
+            // Browsers drop a `__Host-` cookie without `Secure`: every session would break.
+            return Err(SettingsError {
+                variable: "COOKIE_SECURE",
+                problem: "must be true when APP_ENV=production (the __Host-session cookie \
+                          requires Secure, and browsers reject it without)"
+                    .into(),
+            });
+        }
         let session_synchronous_commit =
             match var("SESSION_SYNCHRONOUS_COMMIT").as_deref().map(str::trim) {
                 None | Some("on") => true,
@@ -194,6 +254,7 @@ impl Settings {
             database_max_connections,
             database_acquire_timeout,
             database_statement_timeout,
+            request_body_timeout,
             session_synchronous_commit,
             bind_addr,
             environment,
@@ -223,27 +284,30 @@ impl Settings {
     }
 }
 
-/// Checks a secret's length, and that production does not run on the public example.
+/// Checks a secret's length, and that production runs neither on the public
+/// example nor on an obviously guessable value.
 fn secret(
     value: Option<String>,
     variable: &'static str,
     production: bool,
 ) -> Result<Option<Secret>, SettingsError> {
     let Some(value) = value else { return Ok(None) };
+    let refuse = |problem: String| Err(SettingsError { variable, problem });
     if value.len() < MIN_SECRET_BYTES {
-        return Err(SettingsError {
-            variable,
-            problem: format!(
-                "must be at least {MIN_SECRET_BYTES} bytes long, got {} bytes",
-                value.len()
-            ),
-        });
+        return refuse(format!(
+            "must be at least {MIN_SECRET_BYTES} bytes long, got {} bytes",
+            value.len()
+        ));
     }
     if production && value == EXAMPLE_SECRET {
-        return Err(SettingsError {
-            variable,
-            problem: "is the public example secret from .env.example; generate your own".into(),
-        });
+        return refuse("is the public example secret from .env.example; generate your own".into());
+    }
+    let distinct = value.chars().collect::<HashSet<_>>().len();
+    if production && distinct < MIN_SECRET_DISTINCT_CHARS {
+        return refuse(format!(
+            "has only {distinct} distinct characters, too few to be random (at least \
+             {MIN_SECRET_DISTINCT_CHARS} needed); generate one with `openssl rand -hex 32`"
+        ));
     }
     Ok(Some(Secret::new(value)))
 }
@@ -265,34 +329,31 @@ fn boolean(
     }
 }
 
-/// A positive whole number of seconds, or the default when unset.
-fn seconds(
-    var: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: u64,
-) -> Result<Duration, SettingsError> {
-    number(var, variable, default, 1).map(Duration::from_secs)
-}
-
-/// A whole number of at least `min`, or the default when unset.
+/// A whole number within `range`, or the default when unset.
 fn number(
     var: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
     default: u64,
-    min: u64,
+    range: RangeInclusive<u64>,
 ) -> Result<u64, SettingsError> {
     let Some(text) = var(variable) else {
         return Ok(default);
     };
+    let (min, max) = (range.start(), range.end());
     match text.trim().parse::<u64>() {
-        Ok(value) if value >= min => Ok(value),
+        Ok(value) if range.contains(&value) => Ok(value),
         Ok(value) => Err(SettingsError {
             variable,
-            problem: format!("must be at least {min}, got {value}"),
+            problem: format!("must be between {min} and {max}, got {value}"),
+        }),
+        // Too many digits for a u64 is out of range too, not "not a number".
+        Err(error) if *error.kind() == std::num::IntErrorKind::PosOverflow => Err(SettingsError {
+            variable,
+            problem: format!("must be between {min} and {max}, got {}", text.trim()),
         }),
         Err(_) => Err(SettingsError {
             variable,
-            problem: format!("expected a whole number, got `{text}`"),
+            problem: format!("expected a whole number between {min} and {max}, got `{text}`"),
         }),
     }
 }
@@ -317,6 +378,7 @@ mod tests {
         assert_eq!(s.session_absolute_ttl, Duration::from_secs(86_400));
         assert_eq!(s.session_prune_interval, Duration::from_secs(300));
         assert_eq!(s.database_max_connections, 16);
+        assert_eq!(s.request_body_timeout, Duration::from_secs(10));
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.environment, Environment::Development);
         assert!(!s.cookie_secure);
@@ -341,6 +403,9 @@ mod tests {
         assert_eq!(err.variable, "SESSION_SYNCHRONOUS_COMMIT");
     }
 
+    /// A secret with enough variety for production (64 hex digits).
+    const RANDOM_SECRET: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
     #[test]
     fn production_requires_a_real_secret_and_database() {
         let err = settings(&[("APP_ENV", "production")]).unwrap_err();
@@ -351,17 +416,99 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.problem.contains("example"));
-        let secret = "x".repeat(64);
-        let err = settings(&[("APP_ENV", "production"), ("SESSION_SECRET", &secret)]).unwrap_err();
+        let err =
+            settings(&[("APP_ENV", "production"), ("SESSION_SECRET", RANDOM_SECRET)]).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
         let s = settings(&[
             ("APP_ENV", "production"),
-            ("SESSION_SECRET", &secret),
+            ("SESSION_SECRET", RANDOM_SECRET),
             ("DATABASE_URL", "postgres://db/app"),
         ])
         .expect("complete production settings");
         assert!(s.cookie_secure);
         assert_eq!(s.cookie_name(), "__Host-session");
+    }
+
+    #[test]
+    fn production_refuses_cookies_without_secure_naming_both_variables() {
+        let err = settings(&[
+            ("APP_ENV", "production"),
+            ("SESSION_SECRET", RANDOM_SECRET),
+            ("DATABASE_URL", "postgres://db/app"),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "COOKIE_SECURE");
+        assert!(err.to_string().contains("APP_ENV=production"), "{err}");
+        // Development may send the cookie over plain HTTP.
+        let s = settings(&[("COOKIE_SECURE", "false")]).expect("fine in development");
+        assert!(!s.cookie_secure);
+    }
+
+    #[test]
+    fn production_refuses_secrets_with_too_few_distinct_characters() {
+        for weak in ["a".repeat(64), "ab".repeat(32), "password".repeat(8)] {
+            let err = settings(&[
+                ("APP_ENV", "production"),
+                ("SESSION_SECRET", &weak),
+                ("DATABASE_URL", "postgres://db/app"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "SESSION_SECRET", "{weak}");
+            assert!(err.problem.contains("distinct characters"), "{err}");
+            let err = settings(&[
+                ("APP_ENV", "production"),
+                ("SESSION_SECRET", RANDOM_SECRET),
+                ("SESSION_SECRET_PREVIOUS", &weak),
+                ("DATABASE_URL", "postgres://db/app"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "SESSION_SECRET_PREVIOUS");
+            // Development takes what it is given (it is for trying things out).
+            settings(&[("SESSION_SECRET", &weak)]).expect("development");
+        }
+    }
+
+    #[test]
+    fn random_hex_secrets_pass_the_variety_rule() {
+        // 64 random hex digits rarely have fewer than 13 distinct characters;
+        // check many of them, drawn from the operating system.
+        for _ in 0..1000 {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("randomness");
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let distinct = hex.chars().collect::<HashSet<_>>().len();
+            assert!(distinct >= MIN_SECRET_DISTINCT_CHARS, "{hex}");
+        }
+    }
+
+    #[test]
+    fn numbers_out_of_their_range_are_refused_by_name() {
+        let cases = [
+            ("SESSION_TTL_SECONDS", "9300000000000"),
+            ("SESSION_TTL_SECONDS", "0"),
+            ("SESSION_ABSOLUTE_TTL_SECONDS", "31536001"),
+            ("SESSION_PRUNE_INTERVAL_SECONDS", "18446744073709551615"),
+            ("SESSION_PRUNE_INTERVAL_SECONDS", "99999999999999999999999"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", "18446744073709551615"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "99999999999"),
+            ("DATABASE_MAX_CONNECTIONS", "4294967297"),
+            ("REQUEST_BODY_TIMEOUT_SECONDS", "0"),
+            ("REQUEST_BODY_TIMEOUT_SECONDS", "121"),
+        ];
+        for (variable, value) in cases {
+            let err = settings(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+            assert!(err.problem.contains("between"), "{err}");
+        }
+        let s = settings(&[
+            ("SESSION_TTL_SECONDS", "31536000"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "3600000"),
+            ("REQUEST_BODY_TIMEOUT_SECONDS", "1"),
+        ])
+        .expect("the ends of the ranges are accepted");
+        assert_eq!(s.session_ttl, Duration::from_secs(31_536_000));
+        assert_eq!(s.request_body_timeout, Duration::from_secs(1));
     }
 
     #[test]

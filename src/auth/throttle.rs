@@ -20,6 +20,7 @@ use actix_governor::{
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError, dev::ServiceRequest};
 use sqlx::PgPool;
 
+pub use crate::config::AddressLimit;
 use crate::error::AppError;
 
 /// Failed logins allowed per username within [`WINDOW`].
@@ -80,26 +81,6 @@ pub async fn prune_failures(pool: &PgPool) -> Result<u64, sqlx::Error> {
     )
 }
 
-/// How many POSTs to `/login` and `/register` one address may make in a burst,
-/// and how fast that allowance refills.
-#[derive(Debug, Clone, Copy)]
-pub struct AddressLimit {
-    /// Requests allowed at once.
-    pub burst: u32,
-    /// One more request is allowed every this long.
-    pub refill_every: Duration,
-}
-
-impl Default for AddressLimit {
-    /// 20 attempts at once, then one every 3 seconds (20 a minute).
-    fn default() -> Self {
-        Self {
-            burst: 20,
-            refill_every: Duration::from_secs(3),
-        }
-    }
-}
-
 /// Identifies a client by its IP address for `actix-governor`, and answers
 /// over-limit requests with our own 429 page.
 #[derive(Debug, Clone, Copy)]
@@ -124,8 +105,10 @@ impl KeyExtractor for ClientAddress {
         _response: HttpResponseBuilder,
     ) -> HttpResponse {
         let wait = negative.wait_time_from(DefaultClock::default().now());
+        // Rounded up: a client that waits exactly this long is let in.
+        let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         AppError::TooManyRequests {
-            retry_after: wait.as_secs().max(1),
+            retry_after: retry_after.max(1),
         }
         .error_response()
     }
