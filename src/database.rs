@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::{
-    AssertSqlSafe, PgPool,
+    PgPool, Postgres,
+    migrate::MigrateDatabase,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
@@ -36,7 +37,7 @@ pub fn connect_options(url: &str, settings: PoolSettings) -> anyhow::Result<PgCo
 /// and brings its schema up to date with the embedded migrations.
 pub async fn connect_and_migrate(url: &str, settings: PoolSettings) -> anyhow::Result<PgPool> {
     let options = connect_options(url, settings)?;
-    create_database_if_missing(&options).await?;
+    create_database_if_missing(url).await?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
@@ -51,35 +52,38 @@ pub async fn connect_and_migrate(url: &str, settings: PoolSettings) -> anyhow::R
     Ok(pool)
 }
 
-/// Creates the database named in `options` when the server does not have it yet.
-async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
-    let Some(name) = options.get_database().map(str::to_owned) else {
-        return Ok(()); // No name: PostgreSQL uses the user's default database.
-    };
-    // Ask the server's maintenance database, which always exists.
-    let admin = options.clone().database("postgres");
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(admin)
+/// Creates the database named in `url` when the server does not have it yet
+/// (sqlx's `MigrateDatabase` asks the server's maintenance database).
+async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
+    if Postgres::database_exists(url)
         .await
-        .context("connecting to PostgreSQL (maintenance database `postgres`)")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&pool)
-            .await?;
-    if !exists {
-        // Identifiers cannot be bound as parameters, so the name is quoted by hand:
-        // double quotes around it, and any double quote inside doubled.
-        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(AssertSqlSafe(sql)).execute(&pool).await {
-            Ok(_) => log::info!("created database {name}"),
-            // Another process created it at the same moment: just as good.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-            Err(e) => return Err(e).context("creating the database"),
-        }
+        .context("connecting to PostgreSQL (maintenance database `postgres`)")?
+    {
+        return Ok(());
     }
-    pool.close().await;
-    Ok(())
+    match Postgres::create_database(url).await {
+        Ok(()) => {
+            log::info!("created the database named in DATABASE_URL");
+            Ok(())
+        }
+        Err(error) if created_by_someone_else(&error) => Ok(()),
+        Err(error) => Err(error).context("creating the database"),
+    }
+}
+
+/// Whether `CREATE DATABASE` failed because the database came into being
+/// meanwhile: several instances starting at once against a new database all
+/// find it missing and all create it. PostgreSQL lets one win and refuses the
+/// others, with `42P04 duplicate_database`, or, when two creations overlap,
+/// with `23505 unique_violation` on its catalog index of database names.
+/// Either way the database now exists, which is all this start needed.
+fn created_by_someone_else(error: &sqlx::Error) -> bool {
+    let Some(error) = error.as_database_error() else {
+        return false;
+    };
+    match error.code().as_deref() {
+        Some("42P04") => true,
+        Some("23505") => error.constraint() == Some("pg_database_datname_index"),
+        _ => false,
+    }
 }

@@ -1,53 +1,85 @@
-//! The one error type of the web layer, and how each kind becomes a page.
+//! The one error type of the web layer, and what each kind of failure answers.
 //!
 //! Handlers return `Result<_, AppError>` and use `?`. Each variant chooses its
-//! status code; the page shown is `templates/error.html` inside the layout. The
-//! cause of a 5xx is logged once, with its chain, and never shown to the visitor.
-
-use std::fmt;
+//! status code, its headers and the words shown to the visitor; the cause of a
+//! 5xx is logged once, with its chain, and never shown. How the page looks is
+//! decided elsewhere: every error response carries an [`ErrorPage`], which
+//! `routes::error_page` renders inside the site's layout. So this module, like
+//! the settings, sits at the bottom of the crate and imports nothing from it.
 
 use actix_web::{
     HttpResponse, ResponseError,
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
 };
-use askama::Template;
-
-use crate::routes::layout::Layout;
 
 /// Everything a request can fail with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// 404: no such page.
+    #[error("Page not found")]
     NotFound,
     /// 405: the page exists, the method does not.
-    MethodNotAllowed,
+    #[error("Method not allowed")]
+    MethodNotAllowed {
+        /// The methods the page does accept (the `Allow` header).
+        allow: Vec<Method>,
+    },
     /// 403: a POST without this session's CSRF token.
+    #[error("Form expired")]
     CsrfRejected,
+    /// 408: the request body did not arrive in time; the connection is closed.
+    #[error("Request timed out")]
+    RequestTimeout,
     /// 413: a request body over the limit.
+    #[error("Request too large")]
     PayloadTooLarge,
     /// 414: a URL longer than the app accepts.
+    #[error("Address too long")]
     UriTooLong,
     /// 431: request headers larger than the app accepts.
+    #[error("Request headers too large")]
     HeadersTooLarge,
     /// 400: a body that is not a form at all.
+    #[error("Bad request: {0}")]
     BadRequest(String),
     /// 429: too many attempts; the client may retry after this many seconds.
+    #[error("Too many attempts")]
     TooManyRequests {
         /// Seconds until the next attempt is accepted (the `Retry-After` header).
         retry_after: u64,
     },
-    /// 503: the database did not answer; the app recovers by itself when it does.
+    /// 503: the database is unavailable (see [`is_unavailable`]); the app
+    /// recovers by itself when it is back.
+    // `{:#}` prints anyhow's whole cause chain on one line.
+    #[error("database unavailable: {0:#}")]
     Unavailable(anyhow::Error),
-    /// 500: a bug in this app (for example a template that fails to render).
+    /// 500: a bug or a mismatch in this app (a template that fails to render,
+    /// a query the database schema does not match).
+    #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
 
 impl AppError {
+    /// A failed database operation: [`AppError::Unavailable`] when an error in
+    /// `cause`'s chain says the database cannot serve right now, else
+    /// [`AppError::Internal`].
+    pub fn database(cause: anyhow::Error) -> Self {
+        let unavailable = cause
+            .chain()
+            .filter_map(|error| error.downcast_ref::<sqlx::Error>())
+            .any(is_unavailable);
+        if unavailable {
+            Self::Unavailable(cause)
+        } else {
+            Self::Internal(cause)
+        }
+    }
+
     /// The page title and message shown for this error.
     fn title_and_message(&self) -> (&'static str, String) {
         match self {
             Self::NotFound => ("Page not found", "There is no page at this address.".into()),
-            Self::MethodNotAllowed => (
+            Self::MethodNotAllowed { .. } => (
                 "Method not allowed",
                 "This page does not accept that kind of request.".into(),
             ),
@@ -56,6 +88,10 @@ impl AppError {
                 "This form was missing its security token or it did not match your session. \
                  Go back, reload the page and try again."
                     .into(),
+            ),
+            Self::RequestTimeout => (
+                "Request timed out",
+                "The form you sent did not arrive in time. Try again.".into(),
             ),
             Self::PayloadTooLarge => (
                 "Request too large",
@@ -88,43 +124,61 @@ impl AppError {
     }
 }
 
-impl fmt::Display for AppError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unavailable(cause) => write!(f, "database unavailable: {cause:#}"),
-            Self::Internal(cause) => write!(f, "internal error: {cause:#}"),
-            other => f.write_str(other.title_and_message().0),
-        }
+/// Whether a database error means "the database cannot serve right now" (a
+/// `503`, worth retrying) rather than "this app and its database disagree" (a
+/// `500`, a bug to fix).
+///
+/// Unavailable: no connection to be had (refused, lost, TLS failed, the pool
+/// timed out or closed), and these SQLSTATEs:
+/// - class `08`, connection exceptions;
+/// - class `53`, insufficient resources (`53300` too many connections, out of
+///   memory, disk full);
+/// - `57014` query canceled (the statement timeout);
+/// - `57P01`/`57P02` the server is shutting down, `57P03` it is starting up,
+///   `57P05` the connection was idle too long.
+///
+/// Everything else, such as `42703` undefined column or `42P01` undefined
+/// table, is not something waiting will fix.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(&*code, "57014" | "57P01" | "57P02" | "57P03" | "57P05")
+        }),
+        _ => false,
     }
 }
 
-impl std::error::Error for AppError {}
-
-/// Every database error during a request means "unavailable": the 503 page, never a 500.
+/// A database error met by a handler: a `503` or a `500`, see [`AppError::database`].
 /// (Errors that a client's input can cause, such as a taken username, are
 /// recognised and answered by the handler before they get here.)
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Unavailable(error.into())
+        Self::database(error.into())
     }
 }
 
+/// A template that fails to render is a bug: a `500`.
 impl From<askama::Error> for AppError {
     fn from(error: askama::Error) -> Self {
         Self::Internal(error.into())
     }
 }
 
-/// The error page: `templates/error.html`.
-#[derive(Template)]
-#[template(path = "error.html")]
+/// What an error page says. Every response made from an [`AppError`] carries
+/// one in its extensions, for `routes::error_page` to render in the layout.
+#[derive(Debug, Clone)]
 pub struct ErrorPage {
-    /// The layout; error pages show the anonymous navigation.
-    pub layout: Layout,
-    /// The HTTP status code, shown to the visitor.
-    pub status: u16,
+    /// The status code, shown to the visitor too.
+    pub status: StatusCode,
     /// The page's heading.
-    pub title: String,
+    pub title: &'static str,
     /// What happened and what to do.
     pub message: String,
 }
@@ -133,8 +187,9 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -145,32 +200,129 @@ impl ResponseError for AppError {
         }
     }
 
+    /// The response: status, headers, and the message as plain text until the
+    /// layout renders the [`ErrorPage`] it carries. The only place a 5xx is logged.
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         if status.is_server_error() {
-            // `{:#}` prints anyhow's whole cause chain on one line.
             log::error!("{status}: {self}");
         }
-        let (title, message) = self.title_and_message();
-        let page = ErrorPage {
-            layout: Layout::anonymous(""),
-            status: status.as_u16(),
-            title: title.into(),
-            message: message.clone(),
-        };
         let mut response = HttpResponse::build(status);
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
-        if let Self::TooManyRequests { retry_after } = self {
-            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        match self {
+            Self::TooManyRequests { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header(header::Allow(allow.clone()));
+            }
+            // The rest of the body may still be on its way: this connection is done.
+            Self::RequestTimeout => {
+                response.force_close();
+            }
+            _ => {}
         }
-        match page.render() {
-            Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
-            Err(error) => {
-                log::error!("rendering the error page failed: {error}");
-                response
-                    .content_type("text/plain; charset=utf-8")
-                    .body(message)
+        let (title, message) = self.title_and_message();
+        let mut response = response
+            .content_type("text/plain; charset=utf-8")
+            .body(message.clone());
+        response.extensions_mut().insert(ErrorPage {
+            status,
+            title,
+            message,
+        });
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database error with this SQLSTATE, as the PostgreSQL driver reports it.
+    fn with_code(code: &str) -> sqlx::Error {
+        #[derive(Debug)]
+        struct Coded(String);
+        impl std::fmt::Display for Coded {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "SQLSTATE {}", self.0)
             }
         }
+        impl std::error::Error for Coded {}
+        impl sqlx::error::DatabaseError for Coded {
+            fn message(&self) -> &str {
+                &self.0
+            }
+            fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+                Some(self.0.as_str().into())
+            }
+            fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+                self
+            }
+            fn kind(&self) -> sqlx::error::ErrorKind {
+                sqlx::error::ErrorKind::Other
+            }
+        }
+        sqlx::Error::Database(Box::new(Coded(code.into())))
+    }
+
+    #[test]
+    fn only_availability_failures_are_503() {
+        for code in [
+            "08006", "08001", "53300", "53200", "57014", "57P01", "57P03",
+        ] {
+            let error = AppError::from(with_code(code));
+            assert_eq!(
+                error.status_code(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{code}"
+            );
+        }
+        for code in ["42703", "42P01", "23505", "22P02", "40001"] {
+            let error = AppError::from(with_code(code));
+            assert_eq!(
+                error.status_code(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{code}"
+            );
+        }
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn the_cause_is_found_under_context() {
+        use anyhow::Context;
+        let wrapped = Err::<(), _>(sqlx::Error::PoolTimedOut)
+            .context("loading a session")
+            .context("session store")
+            .unwrap_err();
+        let error = AppError::database(wrapped);
+        assert_eq!(error.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            error.to_string(),
+            "database unavailable: session store: loading a session: \
+             pool timed out while waiting for an open connection"
+        );
+    }
+
+    #[test]
+    fn a_405_says_which_methods_are_allowed() {
+        let error = AppError::MethodNotAllowed {
+            allow: vec![Method::GET, Method::HEAD],
+        };
+        let response = error.error_response();
+        let allow = response
+            .headers()
+            .get(header::ALLOW)
+            .expect("an Allow header");
+        assert_eq!(allow.to_str().ok(), Some("GET, HEAD"));
+        assert!(response.extensions().get::<ErrorPage>().is_some());
     }
 }

@@ -1,15 +1,9 @@
 //! Security headers, added to every response by one middleware.
 
-use std::fmt;
-
 use actix_web::{
-    HttpResponse, ResponseError,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::{
-        StatusCode,
-        header::{self, HeaderMap, HeaderName, HeaderValue},
-    },
+    http::header::{self, HeaderMap, HeaderName, HeaderValue},
     middleware::{DefaultHeaders, Next},
 };
 
@@ -30,8 +24,8 @@ const HSTS: &str = "max-age=63072000; includeSubDomains";
 /// - `Strict-Transport-Security` in production.
 ///
 /// A middleware deeper in the stack may answer with an error instead of a
-/// response (the session store does, when PostgreSQL is down); that error is
-/// wrapped so the page it becomes carries the same headers.
+/// response (the session store does, when PostgreSQL is down); the response
+/// that error becomes gets the same headers.
 pub async fn security_headers(
     production: bool,
     req: ServiceRequest,
@@ -42,7 +36,13 @@ pub async fn security_headers(
             add_security_headers(response.headers_mut(), production);
             Ok(response)
         }
-        Err(error) => Err(WithSecurityHeaders { error, production }.into()),
+        Err(mut error) => {
+            error.add_response_mapper(move |mut response| {
+                add_security_headers(response.headers_mut(), production);
+                response
+            });
+            Err(error)
+        }
     }
 }
 
@@ -58,36 +58,6 @@ fn add_security_headers(headers: &mut HeaderMap, production: bool) {
     add(header::REFERRER_POLICY, "same-origin");
     if production {
         add(header::STRICT_TRANSPORT_SECURITY, HSTS);
-    }
-}
-
-/// An error whose response gets the security headers too.
-struct WithSecurityHeaders {
-    error: actix_web::Error,
-    production: bool,
-}
-
-impl fmt::Debug for WithSecurityHeaders {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.error, f)
-    }
-}
-
-impl fmt::Display for WithSecurityHeaders {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
-    }
-}
-
-impl ResponseError for WithSecurityHeaders {
-    fn status_code(&self) -> StatusCode {
-        self.error.as_response_error().status_code()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = self.error.error_response();
-        add_security_headers(response.headers_mut(), self.production);
-        response
     }
 }
 

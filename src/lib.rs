@@ -10,6 +10,8 @@ pub mod auth;
 pub mod cart;
 /// Settings from the environment, validated once.
 pub mod config;
+/// Dropping unreadable pairs from the `Cookie` header.
+pub mod cookie_header;
 /// The connection pool and the embedded migrations.
 pub mod database;
 /// A private PostgreSQL server for development and tests.

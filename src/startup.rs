@@ -3,7 +3,6 @@
 
 use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
-use actix_files::Files;
 use actix_web::{App, HttpServer, cookie::Key, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use sqlx::PgPool;
@@ -13,16 +12,17 @@ use crate::{
     access_log::access_log,
     auth::{password, throttle, users},
     config::Settings,
+    cookie_header::keep_readable_cookies,
     database::{self, PoolSettings},
     dev_postgres::{DevPostgres, DevPostgresOptions},
+    forms::BodyTimeout,
     headers, housekeeping,
     request_limits::limit_request_head,
-    routes::login::DemoAccount,
-    routes::{self, health},
+    routes::{self, error_page::render_error_pages, login::DemoAccount},
     session::{
         ExpiryPolicy, PgSessionStore,
         current::SessionCookie,
-        middleware::{CookieSettings, session_middleware, store_errors_as_unavailable},
+        middleware::{CookieSettings, session_middleware, store_errors_as_pages},
         pool::WorkerPools,
         rotation::{SecretRotation, reissue_old_cookies},
     },
@@ -128,25 +128,23 @@ impl Application {
         log::info!("listening on http://{address}");
 
         let production = settings.is_production();
+        let body_timeout = BodyTimeout(settings.request_body_timeout);
         let app_pool = pool.clone();
         let worker_pools = session_pools.clone();
         let server = HttpServer::new(move || {
             // This closure runs once in each worker thread.
-            let store = PgSessionStore::new(worker_pools.for_new_worker(), policy);
+            let session_pool = worker_pools.for_new_worker();
+            let store = PgSessionStore::new(session_pool.clone(), policy);
             App::new()
                 .app_data(web::Data::new(app_pool.clone()))
+                .app_data(web::Data::new(session_pool))
                 .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
+                .app_data(body_timeout)
                 .app_data(web::Data::new(demo.clone()))
                 .app_data(web::Data::new(session_cookie.clone()))
                 // Static files and the health check: no session is ever loaded for them.
-                .service(
-                    Files::new("/static", static_dir()).default_handler(web::to(routes::not_found)),
-                )
-                .service(
-                    web::resource("/healthz")
-                        .get(health::healthz)
-                        .default_service(web::to(routes::method_not_allowed)),
-                )
+                .service(routes::static_files(static_dir()))
+                .service(routes::health_route())
                 // Everything else is a page of a session.
                 .service(
                     web::scope("")
@@ -156,13 +154,17 @@ impl Application {
                             let rotation = rotation.clone();
                             move |req, next| reissue_old_cookies(rotation.clone(), req, next)
                         }))
-                        .wrap(from_fn(store_errors_as_unavailable))
+                        .wrap(from_fn(store_errors_as_pages))
                         .configure(|cfg| routes::session_routes(cfg, &address_limit))
                         .default_service(web::to(routes::not_found)),
                 )
-                // The last `wrap` runs first: the access log sees everything, the
-                // head limits refuse early, and every response gets the security headers.
+                // The last `wrap` runs first: the access log sees everything,
+                // every response gets the security headers, errors become pages
+                // in the layout, the head limits refuse early, and unreadable
+                // cookies are dropped before anything reads cookies.
+                .wrap(from_fn(keep_readable_cookies))
                 .wrap(from_fn(limit_request_head))
+                .wrap(from_fn(render_error_pages))
                 .wrap(from_fn(move |req, next| {
                     headers::security_headers(production, req, next)
                 }))

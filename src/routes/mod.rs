@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod cart;
+pub mod error_page;
 pub mod health;
 pub mod home;
 pub mod inspector;
@@ -10,10 +11,15 @@ pub mod login;
 pub mod register;
 pub mod time_text;
 
+use std::path::PathBuf;
+
+use actix_files::Files;
 use actix_governor::Governor;
 use actix_web::{
-    HttpRequest, HttpResponse,
-    http::{StatusCode, header},
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, Route,
+    dev::{AppService, HttpServiceFactory},
+    guard,
+    http::{Method, StatusCode, header},
     middleware::from_fn,
     web,
 };
@@ -28,50 +34,132 @@ use crate::{
 ///
 /// `address_limit` is shared by all workers, so it is built once and passed in.
 pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimiter) {
-    cfg.service(resource("/").get(home::counter))
-        .service(resource("/visits").get(home::visits))
-        .service(resource("/session").get(inspector::show))
+    cfg.service(Endpoint::at("/").get(home::counter))
+        .service(Endpoint::at("/visits").get(home::visits))
+        .service(Endpoint::at("/session").get(inspector::show))
         .service(
-            resource("/register").get(register::form).route(
+            Endpoint::at("/register").get(register::form).post_route(
                 web::post()
                     .to(register::submit)
                     .wrap(Governor::new(address_limit)),
             ),
         )
         .service(
-            resource("/login").get(login::form).route(
+            Endpoint::at("/login").get(login::form).post_route(
                 web::post()
                     .to(login::submit)
                     .wrap(Governor::new(address_limit)),
             ),
         )
-        .service(resource("/logout").post(login::logout))
-        .service(resource("/cart").get(cart::show))
-        .service(resource("/cart/add").post(cart::add))
-        .service(resource("/cart/update").post(cart::update))
-        .service(resource("/cart/remove").post(cart::remove))
-        .service(resource("/cart/clear").post(cart::clear))
+        .service(Endpoint::at("/logout").post(login::logout))
+        .service(Endpoint::at("/cart").get(cart::show))
+        .service(Endpoint::at("/cart/add").post(cart::add))
+        .service(Endpoint::at("/cart/update").post(cart::update))
+        .service(Endpoint::at("/cart/remove").post(cart::remove))
+        .service(Endpoint::at("/cart/clear").post(cart::clear))
         .service(
             web::scope("/account")
                 .wrap(from_fn(require_sign_in))
-                .service(resource("").get(account::show))
+                .service(Endpoint::at("").get(account::show))
                 .service(
-                    resource("/password")
+                    Endpoint::at("/password")
                         .get(account::password_form)
                         .post(account::change_password),
                 )
-                .service(resource("/sessions/revoke").post(account::revoke)),
+                .service(Endpoint::at("/sessions/revoke").post(account::revoke)),
         );
 }
 
-/// A resource that answers 405 (in the layout) to methods it does not route.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// `/healthz`, outside the session middleware.
+pub fn health_route() -> Endpoint {
+    Endpoint::at("/healthz").get(health::healthz)
 }
 
-/// 405: the path exists but not with this method.
-pub async fn method_not_allowed() -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed)
+/// The files in `dir` under `/static`, for GET and HEAD; a missing file is the
+/// 404 page, any other method the 405 page.
+pub fn static_files(dir: impl Into<PathBuf>) -> impl HttpServiceFactory {
+    let files = Files::new("/static", dir.into())
+        .guard(get_or_head())
+        .default_handler(web::to(not_found));
+    // actix-files answers other methods itself, with a bare 405 and no
+    // `Allow`; its guard above sends them here instead.
+    let other_methods = Endpoint::at("/static/{file:.*}").allowing([Method::GET, Method::HEAD]);
+    (files, other_methods)
+}
+
+/// One path of the site and the methods it answers: a `web::resource` with
+/// two rules added.
+///
+/// - A GET handler answers HEAD too: the same status and headers, and
+///   actix-web leaves the body out.
+/// - Any other method gets the 405 page, whose `Allow` header lists the
+///   methods this path does accept.
+pub struct Endpoint {
+    resource: Resource,
+    allow: Vec<Method>,
+}
+
+impl Endpoint {
+    /// An endpoint at `path` that answers no method yet.
+    pub fn at(path: &str) -> Self {
+        Self {
+            resource: web::resource(path),
+            allow: Vec::new(),
+        }
+    }
+
+    /// GET (and HEAD) go to `handler`.
+    pub fn get<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self
+            .resource
+            .route(web::route().guard(get_or_head()).to(handler));
+        self.allowing([Method::GET, Method::HEAD])
+    }
+
+    /// POST goes to `handler`.
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.post_route(web::post().to(handler))
+    }
+
+    /// POST goes to `route`, a `web::post()` route with middleware of its own.
+    pub fn post_route(mut self, route: Route) -> Self {
+        self.resource = self.resource.route(route);
+        self.allowing([Method::POST])
+    }
+
+    /// Adds `methods` to the `Allow` header of this endpoint's 405.
+    fn allowing(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.allow.extend(methods);
+        self
+    }
+}
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        let allow = self.allow;
+        let method_not_allowed = web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<HttpResponse, _>(AppError::MethodNotAllowed { allow }) }
+        });
+        self.resource
+            .default_service(method_not_allowed)
+            .register(config);
+    }
+}
+
+/// Matches GET and HEAD requests.
+fn get_or_head() -> impl guard::Guard {
+    guard::Any(guard::Get()).or(guard::Head())
 }
 
 /// 404: nothing at this path.
