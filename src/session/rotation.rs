@@ -12,9 +12,11 @@
 //!    actix-session already set a fresh cookie), so the browser stores it even
 //!    when the request only read the session.
 //!
-//! Once every active browser has come by (or the session TTL has passed), the
-//! old secret can be removed; a cookie never re-issued then no longer decrypts
-//! and is treated as no session at all.
+//! Once every process runs with both secrets, wait `SESSION_TTL_SECONDS` (the
+//! inactivity timeout): a browser that came by in that time got its cookie
+//! re-issued, and the session of one that did not has expired. Then the old
+//! secret can be removed; a cookie never re-issued no longer decrypts and is
+//! treated as no session at all.
 
 use std::sync::Arc;
 

@@ -181,27 +181,27 @@ async fn walk(client: &Client, app: &TestApp) {
     page.resize(DESKTOP).await;
 
     // The session inspector, through the navigation.
-    let status = app.get("/session").await.status();
-    if status == StatusCode::NOT_FOUND {
-        println!("browser test: /session answers 404 (no inspector yet), step skipped");
-    } else {
-        assert_eq!(status, StatusCode::OK, "GET /session");
-        page.click(Locator::XPath(
-            "//nav//a[normalize-space(.)='Session inspector']",
-        ))
-        .await;
-        page.wait_for_path("/session").await;
-        assert!(
-            !page.text("h1").await.is_empty(),
-            "the inspector has a heading"
-        );
-        let text = page.text("body").await;
-        assert!(
-            text.contains("cart_id") || text.contains("Session inspector"),
-            "the inspector shows the session: {text}"
-        );
-        page.screenshot("inspector.png").await;
-    }
+    assert_eq!(
+        app.get("/session").await.status(),
+        StatusCode::OK,
+        "GET /session"
+    );
+    page.click(Locator::XPath(
+        "//nav//a[normalize-space(.)='Session inspector']",
+    ))
+    .await;
+    page.wait_for_path("/session").await;
+    assert_eq!(page.text("h1").await, "Session inspector");
+    let text = page.text("body").await;
+    assert!(
+        text.contains("Step 5: the app decrypted your cookie"),
+        "the inspector found this browser's session: {text}"
+    );
+    assert!(
+        text.contains("\"cart_id\""),
+        "the inspector shows the stored state, cart id included: {text}"
+    );
+    page.screenshot("inspector.png").await;
 
     // Log out with the navigation's button: the cart is gone with the session.
     page.click(Locator::XPath(
