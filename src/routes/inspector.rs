@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use crate::{
     error::AppError,
     routes::{layout::Layout, render, time_text},
-    session::{AppSession, current::SessionCookie, details, key},
+    session::{AppSession, current::SessionCookie, details},
 };
 
 /// What this request looked like, from the session's point of view.
@@ -91,7 +91,7 @@ pub async fn show(
         outcome,
         step,
         cookie_name: cookie.name.clone(),
-        digest_prefix: digest.map(|d| key::hex(&d[..6])),
+        digest_prefix: digest.map(|d| hex::encode(&d[..6])),
         row: row.map(|r| RowView {
             id: r.id,
             state: r.state,
