@@ -366,9 +366,10 @@ async fn a_database_restart_under_load_gives_only_200_or_503_and_loses_no_sessio
 #[tokio::test]
 async fn every_worker_thread_queries_through_a_session_pool_of_its_own() {
     // A connection is driven by the runtime of the worker that opened it, so
-    // each worker must use its own pool (session/pool.rs). Sixteen browsers,
-    // each on a connection of its own, land on every worker (actix hands out
-    // accepted connections in turn); then every pool has opened connections.
+    // each worker must use its own pool (actix_session_postgres::WorkerPools).
+    // Sixteen browsers, each on a connection of its own, land on every worker
+    // (actix hands out accepted connections in turn); then every pool has
+    // opened connections.
     let app = spawn_app_with(|s| s.database_max_connections = 16).await;
     let pools = app.session_pools.all();
     assert!(
