@@ -109,13 +109,13 @@
 //! | framework | actix-session 0.11 | actix-session 0.10 | tower-sessions (axum) |
 //! | key at rest | SHA-256 digest | the key itself | the session id itself |
 //! | expiry | idle and absolute, database clock | one time, app clock | one time, app clock |
-//! | reads extend expiry | yes, throttled, in the same statement | no | the app saves to extend |
-//! | a deleted session written back | stays deleted | stays deleted | comes back (upsert) |
-//! | deletes expired rows | batched, one process at a time | never | one `DELETE` per process |
+//! | reads extend expiry | yes, throttled, in the same statement | only with a second statement per request | only by writing the whole record |
+//! | a session deleted or expired mid-request, then written back | stays gone | deleted: stays gone; expired: comes back | comes back (upsert) |
+//! | deletes expired rows | batched, one process at a time | never | one unbatched `DELETE`, in every process |
 //! | creates its table | migrations | no, left to the user | `migrate()` |
-//! | connections | pool per worker, no ping | a pool of one connection | sqlx's pool (a ping per query) |
+//! | connections | pool per worker, no ping | one connection, unless given a pool | sqlx's pool (a ping per query) |
 //! | data format | `jsonb` object | `jsonb` | MessagePack bytes |
-//! | documentation | every item | none | every item |
+//! | documentation | a guide, every item | one example | every item |
 //!
 //! [actix-session]: https://docs.rs/actix-session
 //! [sqlx]: https://docs.rs/sqlx
