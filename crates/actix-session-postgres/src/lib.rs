@@ -50,7 +50,7 @@
 //!
 //! Handlers then use actix-session's `Session` as with any store. Schedule
 //! [`prune::prune_expired`] every few minutes to delete expired rows. The
-//! crate's `examples/counter.rs` is a complete app in 50 lines.
+//! crate's `examples/counter.rs` is a complete app in about 50 lines.
 //!
 //! # What it guarantees
 //!
@@ -128,7 +128,7 @@ pub mod key;
 pub mod pool;
 pub mod prune;
 mod schema;
-mod store;
+pub mod store;
 
 pub use pool::{SessionPool, WorkerPools};
 pub use schema::{MIGRATIONS_TABLE, migrations, migrator};
