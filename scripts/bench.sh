@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The session benchmark (issue 6): how close the session path gets to what
+# The session benchmark: how close the session path gets to what
 # PostgreSQL itself can do on this machine.
 #
 #   scripts/bench.sh                      # 15 s per run

@@ -188,6 +188,14 @@ impl Settings {
                 problem: "required in production".into(),
             });
         }
+        if !cfg!(feature = "dev-postgres") && database_url.is_none() {
+            return Err(SettingsError {
+                variable: "DATABASE_URL",
+                problem: "required: set it to a PostgreSQL URL (this build has no private \
+                          development PostgreSQL: it was built without the `dev-postgres` feature)"
+                    .into(),
+            });
+        }
 
         let seconds = |variable, default, range| {
             number(&var, variable, default, range).map(Duration::from_secs)
@@ -369,6 +377,24 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[cfg(feature = "dev-postgres")]
+    #[test]
+    fn development_runs_its_own_database_without_database_url() {
+        assert!(settings(&[]).expect("valid").database_url.is_none());
+    }
+
+    #[cfg(not(feature = "dev-postgres"))]
+    #[test]
+    fn a_build_without_the_dev_postgres_feature_requires_database_url() {
+        let err = settings(&[]).expect_err("refused");
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(
+            err.to_string().contains("set it to a PostgreSQL URL"),
+            "{err}"
+        );
+        assert!(settings(&[("DATABASE_URL", "postgres://db/app")]).is_ok());
     }
 
     #[test]

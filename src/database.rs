@@ -1,16 +1,30 @@
 //! The connection pool: making sure the database exists, connecting, migrating.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
     PgPool, Postgres,
-    migrate::MigrateDatabase,
+    migrate::{MigrateDatabase, Migrator},
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-/// The migrations in `migrations/`, embedded into the binary at compile time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+/// The whole schema in one sequence, by version: the session store's
+/// migrations (the `sessions` table, versions 1 and 4) and the app's own in
+/// `migrations/` (users, carts, and the columns they add to `sessions`).
+///
+/// One migrator, recording in sqlx's usual table, as before the store became
+/// a crate of its own: databases migrated then find the same versions and
+/// checksums.
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    static APP: Migrator = sqlx::migrate!();
+    Migrator::with_migrations(
+        actix_session_postgres::migrations()
+            .chain(APP.iter())
+            .cloned()
+            .collect(),
+    )
+});
 
 /// How the pool behaves; filled from the settings.
 #[derive(Debug, Clone, Copy)]

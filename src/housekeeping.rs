@@ -6,11 +6,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::{
-    auth::throttle,
-    cart,
-    session::prune::{PruneOutcome, prune_expired},
-};
+use actix_session_postgres::prune::{PruneOutcome, prune_expired};
+
+use crate::{auth::throttle, cart};
 
 /// Runs one round of every pruning step.
 pub async fn run_once(pool: &PgPool) {

@@ -1,6 +1,7 @@
 //! session-demo: server-side HTTP sessions in PostgreSQL, with actix-web and sqlx.
 //!
-//! Start reading at [`startup`], then [`session::store`].
+//! Start reading at [`startup`], then [`session`]. The session store itself is
+//! the `actix-session-postgres` crate of this workspace.
 
 /// The access log: one line per request, failed ones included.
 pub mod access_log;
@@ -14,8 +15,6 @@ pub mod config;
 pub mod cookie_header;
 /// The connection pool and the embedded migrations.
 pub mod database;
-/// A private PostgreSQL server for development and tests.
-pub mod dev_postgres;
 /// The one error type of the web layer.
 pub mod error;
 /// Form bodies: size limit, CSRF check, parsing.
@@ -24,11 +23,13 @@ pub mod forms;
 pub mod headers;
 /// The background task that deletes what has expired.
 pub mod housekeeping;
+/// Random tokens: CSRF tokens, cart ids, the development secret.
+pub mod random;
 /// Limits on the request head (URL and header sizes).
 pub mod request_limits;
 /// The pages.
 pub mod routes;
-/// Sessions: the PostgreSQL store, pruning, the typed session.
+/// Sessions as this app uses them: the typed session, the middleware, rotation.
 pub mod session;
 /// Building and running the application.
 pub mod startup;

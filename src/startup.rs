@@ -8,22 +8,24 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::{sync::watch, task::JoinHandle};
 
+use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
+#[cfg(feature = "dev-postgres")]
+use dev_postgres::{DevPostgres, DevPostgresOptions};
+
 use crate::{
     access_log::access_log,
     auth::{password, throttle, users},
     config::Settings,
     cookie_header::keep_readable_cookies,
     database::{self, PoolSettings},
-    dev_postgres::{DevPostgres, DevPostgresOptions},
     forms::BodyTimeout,
     headers, housekeeping,
+    random::random_hex,
     request_limits::limit_request_head,
     routes::{self, error_page::render_error_pages, login::DemoAccount},
     session::{
-        ExpiryPolicy, PgSessionStore,
         current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_pages},
-        pool::WorkerPools,
         rotation::{SecretRotation, reissue_old_cookies},
     },
 };
@@ -41,6 +43,8 @@ pub struct Application {
     session_pools: WorkerPools,
     pruner: JoinHandle<()>,
     stop_pruner: watch::Sender<bool>,
+    /// The private PostgreSQL started because `DATABASE_URL` is unset.
+    #[cfg(feature = "dev-postgres")]
     dev_postgres: Option<DevPostgres>,
 }
 
@@ -48,21 +52,21 @@ impl Application {
     /// Connects to (or starts) PostgreSQL, migrates it, binds the listener and
     /// builds the server. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Without DATABASE_URL (development), the app starts a PostgreSQL of its own.
+        #[cfg(feature = "dev-postgres")]
         let (database_url, dev_postgres) = match &settings.database_url {
             Some(url) => (url.expose().to_owned(), None),
             None => {
-                let server = DevPostgres::start(DevPostgresOptions {
-                    data_dir: settings.dev_data_dir.join("dev-postgres"),
-                    fsync: true,
-                    port: None,
-                })
-                .await
-                .context(
-                    "DATABASE_URL is not set, and the private development PostgreSQL did not start",
-                )?;
+                let server = start_dev_postgres(&settings).await?;
                 (server.url("session_demo"), Some(server))
             }
         };
+        #[cfg(not(feature = "dev-postgres"))]
+        let database_url = settings
+            .database_url
+            .as_ref()
+            .map(|url| url.expose().to_owned())
+            .context("DATABASE_URL: required (this build has no private development PostgreSQL)")?;
         let pool_settings = PoolSettings {
             max_connections: settings.database_max_connections,
             acquire_timeout: settings.database_acquire_timeout,
@@ -70,7 +74,7 @@ impl Application {
         };
         // Two pools on one database: sqlx's for the pages' queries and the
         // migrations, and the session store's own, which skips sqlx's ping per
-        // query on the hottest path (see session/pool.rs).
+        // query on the hottest path (see actix_session_postgres::pool).
         let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
         let mut session_options = database::connect_options(&database_url, pool_settings)?;
         if !settings.session_synchronous_commit {
@@ -78,14 +82,14 @@ impl Application {
             session_options = session_options.options([("synchronous_commit", "off")]);
         }
         // One worker per CPU (actix's default, made explicit because each
-        // worker gets a session pool of its own: see session/pool.rs).
+        // worker gets a session pool of its own: see actix_session_postgres::pool).
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let session_pools = WorkerPools::new(
             session_options,
             workers,
             settings.database_max_connections as usize,
             settings.database_acquire_timeout,
-        )?;
+        );
         let policy = ExpiryPolicy {
             inactivity: settings.session_ttl,
             absolute: settings.session_absolute_ttl,
@@ -189,6 +193,7 @@ impl Application {
             session_pools,
             pruner,
             stop_pruner,
+            #[cfg(feature = "dev-postgres")]
             dev_postgres,
         })
     }
@@ -222,6 +227,7 @@ impl Application {
         let _ = self.pruner.await;
         self.session_pools.close();
         self.pool.close().await;
+        #[cfg(feature = "dev-postgres")]
         if let Some(server) = &self.dev_postgres
             && let Err(error) = server.stop().await
         {
@@ -230,6 +236,19 @@ impl Application {
         log::info!("stopped");
         served
     }
+}
+
+/// Starts (or reuses) the private development PostgreSQL, with its data in
+/// `DEV_DATA_DIR/dev-postgres` (`target/dev-postgres` by default).
+#[cfg(feature = "dev-postgres")]
+async fn start_dev_postgres(settings: &Settings) -> anyhow::Result<DevPostgres> {
+    DevPostgres::start(DevPostgresOptions {
+        data_dir: settings.dev_data_dir.join("dev-postgres"),
+        fsync: true,
+        port: None,
+    })
+    .await
+    .context("DATABASE_URL is not set, and the private development PostgreSQL did not start")
 }
 
 /// The key that encrypts session cookies, derived from `SESSION_SECRET`.
@@ -244,7 +263,7 @@ fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
     let secret = match std::fs::read_to_string(&path) {
         Ok(secret) if secret.len() >= crate::config::MIN_SECRET_BYTES => secret,
         _ => {
-            let secret = crate::session::key::random_hex::<64>()
+            let secret = random_hex::<64>()
                 .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
             std::fs::create_dir_all(&settings.dev_data_dir)?;
             std::fs::write(&path, &secret)

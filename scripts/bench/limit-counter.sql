@@ -3,7 +3,7 @@
 -- of its data and expiry. No BEGIN/END: each statement is its own transaction,
 -- as in the app. Run with -M prepared, like sqlx's cached prepared statements.
 --
--- This is the limit as issue 6 defines it. The app's UPDATE does less: it
+-- This is the limit as the benchmark defines it. The app's UPDATE does less: it
 -- leaves expires_at alone (the load extends it when due, see
 -- PgSessionStore::update), so PostgreSQL can do it as a HOT update; here every
 -- UPDATE moves expires_at, an indexed column.

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::session::pool::SessionPool;
+use actix_session_postgres::SessionPool;
 
 /// Every table column and function the session store's queries use, read from
 /// no row. PostgreSQL still resolves each name and checks the privileges, so

@@ -17,7 +17,7 @@ use crate::{
     cart,
     error::AppError,
     routes::{layout::Layout, render, time_text},
-    session::{AppSession, current::SessionCookie, details, key},
+    session::{AppSession, current::SessionCookie, details},
 };
 
 /// What this request looked like, from the session's point of view.
@@ -146,7 +146,7 @@ pub async fn show(
         step: outcome.step(),
         lit: outcome.lit(),
         cookie_name: cookie.name.clone(),
-        digest_prefix: digest.map(|d| key::hex(&d[..6])),
+        digest_prefix: digest.map(|d| hex::encode(&d[..6])),
         row: row.map(|r| RowView {
             id: r.id,
             state: r.state,

@@ -10,7 +10,7 @@ use actix_web::{
     cookie::{CookieJar, Key},
 };
 
-use super::key;
+use actix_session_postgres::key;
 
 /// The cookie's name and the key that encrypts it, kept as app data.
 #[derive(Clone)]

@@ -1,16 +1,17 @@
-//! Sessions: the PostgreSQL store, its pruning task, the typed view handlers use,
-//! and the middleware stack that ties them to actix-session.
+//! Sessions as this app uses them: the typed view handlers use, the middleware
+//! stack that ties the store to actix-session, cookie-secret rotation, and the
+//! queries that look at sessions from the user's side.
+//!
+//! The store itself (`PgSessionStore`: the `sessions` table, its pools,
+//! expiry, pruning) is the generic `actix-session-postgres` crate; this app
+//! adds its own columns to that table in `migrations/`.
 
 pub mod current;
 pub mod details;
-pub mod key;
 pub mod middleware;
-pub mod pool;
-pub mod prune;
 pub mod rotation;
-pub mod store;
 pub mod typed;
 pub mod user_sessions;
 
-pub use store::{ExpiryPolicy, PgSessionStore};
+pub use actix_session_postgres::{ExpiryPolicy, PgSessionStore};
 pub use typed::AppSession;

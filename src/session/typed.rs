@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Serialize, de::DeserializeOwned};
 use subtle::ConstantTimeEq;
 
-use super::key;
+use crate::random::random_hex;
 
 const VISITS: &str = "visits";
 const USER_ID: &str = "user_id";
@@ -118,7 +118,7 @@ impl AppSession {
         if let Some(token) = self.get::<String>(CSRF_TOKEN) {
             return token;
         }
-        let token = key::random_hex::<32>().unwrap_or_default();
+        let token = random_hex::<32>().unwrap_or_default();
         self.set(CSRF_TOKEN, &token);
         // The cart id is created here too, together with the first form the
         // session sees: every POST needs this token, so every POST then finds a
@@ -156,7 +156,7 @@ impl AppSession {
         if let Some(id) = self.cart_id() {
             return id;
         }
-        let id = key::random_hex::<16>().unwrap_or_default();
+        let id = random_hex::<16>().unwrap_or_default();
         self.set(CART_ID, &id);
         id
     }

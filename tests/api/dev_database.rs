@@ -18,14 +18,16 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
     ];
     let browser = client_with(Default::default());
     let mut app = start_binary(&vars);
-    // Where the server keeps its data: target/ normally, or a folder of its own
-    // when the `postgres` account cannot reach target/ (see dev_postgres.rs).
-    let data_dir = app
-        .log
-        .iter()
-        .find_map(|line| line.split("(data in ").nth(1)?.split(',').next())
-        .map(PathBuf::from)
-        .expect("the log says where the data is");
+    // Where the server keeps its data: under DEV_DATA_DIR, or in a folder of
+    // its own when the `postgres` account cannot reach it.
+    let data_dir = dev_postgres::data_dir_for(&dir.join("dev-postgres")).expect("a location");
+    assert!(
+        app.log
+            .iter()
+            .any(|line| line.contains(&*data_dir.to_string_lossy())),
+        "the log says where the data is: {:?}",
+        app.log
+    );
     let pid_file = data_dir.join("postmaster.pid");
     for _ in 0..2 {
         let page = browser
@@ -62,10 +64,7 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
     assert!(again.terminate(), "exit 0: {}", again.drain());
     assert!(!pid_file.exists());
     let _ = std::fs::remove_dir_all(&dir);
-    if let Some(folder) = data_dir.parent().filter(|parent| {
-        parent.starts_with(std::env::temp_dir())
-            && parent.to_string_lossy().contains("session-demo-postgres-")
-    }) {
+    if let Some(folder) = dev_postgres::relocated_folder(&data_dir) {
         let _ = std::fs::remove_dir_all(folder);
     }
 }

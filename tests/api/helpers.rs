@@ -3,11 +3,12 @@
 
 use std::sync::{Arc, OnceLock};
 
+use actix_session_postgres::WorkerPools;
+use dev_postgres::DevPostgres;
 use reqwest::{Response, StatusCode, redirect::Policy};
 use session_demo::{
     config::{Secret, Settings},
-    dev_postgres::{DevPostgres, DevPostgresOptions},
-    session::{key::random_hex, pool::WorkerPools},
+    random::random_hex,
     startup::Application,
 };
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
@@ -18,12 +19,12 @@ pub const TEST_SECRET: &str =
     "test-secret-test-secret-test-secret-test-secret-test-secret-test-secret-0001";
 
 /// The PostgreSQL server the tests use: `DATABASE_URL`'s server when it is set,
-/// else a private one under `target/test-postgres` (started once, then reused).
+/// else the private one the workspace's tests share (`dev_postgres::test_server`).
 pub enum TestServer {
     /// A server given by `DATABASE_URL`: its URL without the database name.
     External(String),
     /// The private server.
-    Private(DevPostgres),
+    Private(&'static DevPostgres),
 }
 
 static SERVER: OnceCell<TestServer> = OnceCell::const_new();
@@ -39,14 +40,9 @@ pub async fn test_server() -> &'static TestServer {
                 };
                 return TestServer::External(base);
             }
-            let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-            let server = DevPostgres::start(DevPostgresOptions {
-                data_dir: dir.join("test-postgres"),
-                fsync: false,
-                port: None,
-            })
-            .await
-            .expect("the private test PostgreSQL starts (or set DATABASE_URL)");
+            let server = dev_postgres::test_server()
+                .await
+                .expect("the private test PostgreSQL starts (or set DATABASE_URL)");
             TestServer::Private(server)
         })
         .await
@@ -549,18 +545,4 @@ impl Drop for RunningBinary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Files of a private server that live outside the folder a test asked for:
-/// when the `postgres` account cannot reach `target/`, `DevPostgres` keeps the
-/// data in a folder of its own under the temp dir (see `dev_postgres.rs`).
-/// Returns that folder, for the test to remove, or `None`.
-pub fn relocated_server_folder(server: &DevPostgres) -> Option<std::path::PathBuf> {
-    let parent = server.data_dir().parent()?;
-    let relocated = parent.starts_with(std::env::temp_dir())
-        && parent
-            .file_name()?
-            .to_string_lossy()
-            .starts_with("session-demo-postgres-");
-    relocated.then(|| parent.to_path_buf())
 }

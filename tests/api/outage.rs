@@ -3,11 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use dev_postgres::{DevPostgres, DevPostgresOptions};
 use reqwest::StatusCode;
-use session_demo::{
-    config::Secret,
-    dev_postgres::{DevPostgres, DevPostgresOptions},
-};
+use session_demo::config::Secret;
 
 use crate::helpers::spawn_app_with;
 
@@ -76,7 +74,7 @@ async fn a_database_outage_gives_503_then_service_resumes_with_the_same_session(
     drop(app);
     server.stop().await.expect("stopped");
     let _ = std::fs::remove_dir_all(&dir);
-    if let Some(folder) = crate::helpers::relocated_server_folder(&server) {
+    if let Some(folder) = server.relocated_folder() {
         let _ = std::fs::remove_dir_all(folder);
     }
     let _ = std::fs::remove_file(dir.join("data.log"));

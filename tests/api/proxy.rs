@@ -1,8 +1,8 @@
 //! A TCP proxy between the app and PostgreSQL that counts round trips.
 //!
-//! It reads the frontend side of the PostgreSQL wire protocol and counts, per
-//! the contract in design.md §4, each `Sync` that closes an exchange carrying a
-//! statement (Parse/Bind/Execute/Describe) and each simple `Query`. A `Sync`
+//! It reads the frontend side of the PostgreSQL wire protocol and counts, as
+//! one round trip each, every `Sync` that closes an exchange carrying a
+//! statement (Parse/Bind/Execute/Describe) and every simple `Query`. A `Sync`
 //! with nothing before it is the pool's own housekeeping ping: counted apart.
 
 use std::{

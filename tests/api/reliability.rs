@@ -15,19 +15,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+use dev_postgres::{DevPostgres, DevPostgresOptions};
 use futures_util::future::join_all;
 use reqwest::{StatusCode, redirect::Policy};
 use session_demo::{
     auth::{throttle::AddressLimit, users},
     config::Secret,
-    dev_postgres::{DevPostgres, DevPostgresOptions},
-    session::key::random_hex,
+    random::random_hex,
 };
 use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{
     RunningBinary, TEST_SECRET, cart_lines, connect, cookie_in, csrf_token, fresh_database_url,
-    location, relocated_server_folder, spawn_app_with, start_binary,
+    location, spawn_app_with, start_binary,
 };
 
 /// No request of these tests may take longer than this: a hang is a failure.
@@ -72,7 +72,7 @@ impl Scratch {
         let server = DevPostgres::start(self.options(fsync))
             .await
             .expect("a private PostgreSQL");
-        *self.relocated.lock().expect("lock") = relocated_server_folder(&server);
+        *self.relocated.lock().expect("lock") = server.relocated_folder().map(PathBuf::from);
         server
     }
 }
@@ -366,9 +366,10 @@ async fn a_database_restart_under_load_gives_only_200_or_503_and_loses_no_sessio
 #[tokio::test]
 async fn every_worker_thread_queries_through_a_session_pool_of_its_own() {
     // A connection is driven by the runtime of the worker that opened it, so
-    // each worker must use its own pool (session/pool.rs). Sixteen browsers,
-    // each on a connection of its own, land on every worker (actix hands out
-    // accepted connections in turn); then every pool has opened connections.
+    // each worker must use its own pool (actix_session_postgres::WorkerPools).
+    // Sixteen browsers, each on a connection of its own, land on every worker
+    // (actix hands out accepted connections in turn); then every pool has
+    // opened connections.
     let app = spawn_app_with(|s| s.database_max_connections = 16).await;
     let pools = app.session_pools.all();
     assert!(

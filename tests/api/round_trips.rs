@@ -1,4 +1,5 @@
-//! What each kind of request costs in PostgreSQL round trips (design.md §4).
+//! What each kind of request costs in PostgreSQL round trips: one to read a
+//! session, two to change it, one for a first visit, none without a session.
 
 use std::time::Duration;
 

@@ -10,16 +10,40 @@
 //!   released by the commit, or by PostgreSQL if the connection dies.
 //! - **Bounded batches.** Each transaction deletes at most [`BATCH_SIZE`] rows, so
 //!   no statement holds locks on thousands of rows while requests wait.
-//! - **Errors do not stop it.** A failed round is logged and the next one runs on
-//!   schedule; when the database comes back, pruning resumes by itself.
+//! - **Errors do not stop it.** A failed round returns its error; the batches
+//!   it committed stay deleted, and the next round simply carries on.
+//!
+//! The store does not schedule pruning itself; run [`prune_expired`] every few
+//! minutes from a task of your app, in as many processes as you like:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use actix_session_postgres::prune::{PruneOutcome, prune_expired};
+//!
+//! fn spawn_pruner(pool: sqlx::PgPool) {
+//!     tokio::spawn(async move {
+//!         let mut every = tokio::time::interval(Duration::from_secs(300));
+//!         loop {
+//!             every.tick().await;
+//!             match prune_expired(&pool).await {
+//!                 Ok(PruneOutcome::Pruned(n)) if n > 0 => log::info!("pruned {n} sessions"),
+//!                 Ok(_) => {}
+//!                 Err(error) => log::warn!("pruning failed, will retry: {error}"),
+//!             }
+//!         }
+//!     });
+//! }
+//! ```
 
 use sqlx::PgPool;
 
 /// The most rows one pruning transaction deletes.
 pub const BATCH_SIZE: i64 = 1000;
 
-/// The advisory lock key that elects the single pruner (an arbitrary constant: "SESSPRUN").
-const PRUNE_LOCK: i64 = 0x5345_5353_5052_554e;
+/// The PostgreSQL advisory lock that elects the single pruner (an arbitrary
+/// constant: "SESSPRUN" in ASCII). Another tool that deletes sessions in bulk
+/// can take it too, to keep out of the pruner's way.
+pub const LOCK_KEY: i64 = 0x5345_5353_5052_554e;
 
 /// What one pruning round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +55,16 @@ pub enum PruneOutcome {
 }
 
 /// Deletes every expired session, batch by batch, unless another process is already pruning.
+///
+/// Each batch is one transaction: take the advisory lock (or return), delete
+/// at most [`BATCH_SIZE`] expired rows, commit. Batches repeat until one
+/// deletes fewer than a full batch.
 pub async fn prune_expired(pool: &PgPool) -> Result<PruneOutcome, sqlx::Error> {
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(PRUNE_LOCK)
+            .bind(LOCK_KEY)
             .fetch_one(&mut *tx)
             .await?;
         if !locked {

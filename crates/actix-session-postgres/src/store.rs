@@ -1,9 +1,9 @@
-//! `PgSessionStore`: actix-session's `SessionStore` over PostgreSQL with sqlx.
+//! [`PgSessionStore`]: actix-session's `SessionStore` over PostgreSQL with sqlx.
 //!
 //! actix-session does the cookie work: it reads the session key out of the
 //! encrypted cookie, hands it to a store to `load` the data, lets the handler
 //! change that data, and afterwards asks the store to `save` (a new session),
-//! `update` (a changed one) or `delete` it (logout). This file is the store:
+//! `update` (a changed one) or `delete` it (logout). This module is the store:
 //! where the data really lives.
 //!
 //! Four decisions shape every query below.
@@ -32,19 +32,45 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use anyhow::Context;
 use serde_json::{Map, Value};
 
-use super::{key, pool::SessionPool};
+use crate::{key, pool::SessionPool};
 
 /// The data actix-session keeps for one session: names mapped to JSON text.
 pub type SessionState = HashMap<String, String>;
 
-/// When sessions end.
-#[derive(Debug, Clone, Copy)]
+/// When sessions end: after a time without activity, and at the latest a
+/// fixed time after they began.
+///
+/// Both limits are enforced by PostgreSQL's clock, in every query. The `ttl`
+/// that actix-session passes to the store's methods is ignored: this policy
+/// decides.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_session_postgres::ExpiryPolicy;
+///
+/// // Signed out after 30 idle minutes, and after 12 hours in any case.
+/// let policy = ExpiryPolicy {
+///     inactivity: Duration::from_secs(30 * 60),
+///     absolute: Duration::from_secs(12 * 3600),
+/// };
+/// assert_eq!(policy.touch_interval(), Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryPolicy {
-    /// A session ends after this long without activity (`SESSION_TTL_SECONDS`).
+    /// A session ends after this long without activity (a read or a write).
     pub inactivity: Duration,
-    /// A session ends this long after it began, whatever the activity
-    /// (`SESSION_ABSOLUTE_TTL_SECONDS`).
+    /// A session ends this long after it began, however active it is.
     pub absolute: Duration,
+}
+
+impl Default for ExpiryPolicy {
+    /// One hour of inactivity, one day at most.
+    fn default() -> Self {
+        Self {
+            inactivity: Duration::from_secs(3600),
+            absolute: Duration::from_secs(86_400),
+        }
+    }
 }
 
 impl ExpiryPolicy {
@@ -66,7 +92,7 @@ impl ExpiryPolicy {
 /// A session store backed by the `sessions` table in PostgreSQL.
 ///
 /// Cloning it is cheap: the pool inside is a handle to shared connections
-/// (its own pool, without a ping per query: see `session/pool.rs`).
+/// (a [`SessionPool`], without a ping per query).
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
     pool: SessionPool,
@@ -76,7 +102,7 @@ pub struct PgSessionStore {
 impl PgSessionStore {
     /// A store that keeps sessions in `pool`'s database and ends them by `policy`.
     ///
-    /// The table comes from `migrations/0001_sessions.sql`.
+    /// The database needs the store's schema first: see [`migrator`](crate::migrator).
     pub fn new(pool: SessionPool, policy: ExpiryPolicy) -> Self {
         Self { pool, policy }
     }
@@ -98,13 +124,12 @@ impl SessionStore for PgSessionStore {
         // - for a row whose expiry has fallen more than the touch interval
         //   behind `now() + inactivity` (see `ExpiryPolicy::touch_interval`;
         //   never true once the expiry sits at the absolute limit) it calls
-        //   `touch_session` (migrations/0004_touch_session.sql), which pushes
+        //   `touch_session` (a function of the store's schema), which pushes
         //   the expiry forward, never past the absolute limit. For every other
         //   row the CASE calls nothing, so an ordinary read is a plain, cheap
-        //   SELECT.
-        // (An earlier version did the extension in a data-modifying CTE; the
-        // benchmark showed the UPDATE machinery cost reads about 20%, even
-        // when it updated no row.)
+        //   SELECT. (A data-modifying CTE would do the same in one statement,
+        //   but PostgreSQL then runs every read through its UPDATE machinery,
+        //   which costs even when no row is updated.)
         const LOAD: &str = "
             SELECT state::text,
                    CASE WHEN expires_at < least(now() + $2::interval - $3::interval,
@@ -192,13 +217,12 @@ impl SessionStore for PgSessionStore {
         // deleted while this request was running. `expires_at > now()` keeps an
         // expired-but-not-yet-pruned row from coming back to life the same way.
         //
-        // It sets no indexed column (`expires_at` is indexed for pruning; the
-        // indexed, generated `user_id` and `cart_id` change only at sign-in,
-        // sign-out and the first cart), so PostgreSQL can make it a HOT update:
-        // the new row version goes on the same page and no index gets a new
-        // entry. Setting `expires_at` here too cost every write three index
-        // insertions (measured: PostgreSQL's CPU per counter request fell by
-        // about 5%; 15,850 of 15,852 updates in a benchmark run were HOT).
+        // It sets no indexed column (`expires_at` is indexed for pruning), so
+        // PostgreSQL can make it a HOT update: the new row version goes on
+        // the same page and no index gets a new entry. (Columns an app
+        // derives from `state` and indexes keep this only while their value
+        // does not change.) Setting `expires_at` here too would cost every
+        // write an insertion into every index of the table.
         const UPDATE: &str = "
             UPDATE sessions
             SET state = $2::jsonb,
@@ -222,9 +246,10 @@ impl SessionStore for PgSessionStore {
 
     /// Extends a live session's expiry without touching its data.
     ///
-    /// actix-session calls this only with `TtlExtensionPolicy::OnEveryRequest`;
-    /// this app extends expiry in `load` instead (throttled), but the method
-    /// works on its own as the trait requires.
+    /// actix-session calls this only with `TtlExtensionPolicy::OnEveryRequest`,
+    /// costing a second statement on every request; with the default
+    /// `OnStateChanges`, `load` extends the expiry instead (throttled). The
+    /// method works on its own all the same, as the trait requires.
     async fn update_ttl(
         &self,
         session_key: &SessionKey,

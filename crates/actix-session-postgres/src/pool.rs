@@ -1,28 +1,26 @@
-//! The session store's connection pool.
+//! The store's connection pools: no ping per query, one pool per actix worker.
 //!
 //! Every request that carries a session runs at least one store query, so this
-//! is the hottest path of the app, and it does not use sqlx's `PgPool`: that
+//! is the hottest path of an app, and it does not use sqlx's `PgPool`: that
 //! pool pings each connection it takes back (a bare `Sync` and a wait for the
-//! answer, `return_to_pool` in sqlx-core), whatever its options, which adds a
-//! round trip to every query. Measured with `scripts/bench.sh`, dropping it is
-//! worth more throughput than anything else the store could do.
+//! answer), whatever its options, which adds a round trip to every query.
 //!
 //! The ping is not needed for correctness: a sqlx `PgConnection` finishes any
 //! exchange an interrupted query left behind before it sends the next one. So
-//! the store uses deadpool's managed pool (a well-kept generic pool) with the
-//! small [`PgManager`] below: it knows how to open a connection and that
-//! reusing one needs no check. A connection whose query failed is dropped
-//! rather than reused, so after a database restart each stale connection costs
-//! one failed request (a 503), exactly as with sqlx's pool.
+//! [`SessionPool`] is deadpool's managed pool (a well-kept generic pool) with
+//! a small manager that knows how to open a connection and that reusing one
+//! needs no check. A connection whose query failed is dropped rather than
+//! reused, so after a database restart each stale connection costs one failed
+//! request, exactly as with sqlx's pool.
 //!
-//! There is one such pool per actix worker ([`WorkerPools`]). Each worker is a
+//! [`WorkerPools`] gives each actix worker a pool of its own. Each worker is a
 //! thread with a Tokio runtime of its own, and a socket belongs to the runtime
 //! that opened it: a connection opened by worker A but used by worker B has
-//! A's thread woken for every reply, only to wake B. Keeping each connection on
-//! the thread that opened it saves those two thread switches per query
-//! (measured: `GET /visits` 7,800 -> 9,700 requests per second).
+//! A's thread woken for every reply, only to wake B. Keeping each connection
+//! on the thread that opened it saves those two thread switches per query.
 
 use std::{
+    ops::{Deref, DerefMut},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -33,9 +31,9 @@ use std::{
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
 
-/// Opens PostgreSQL connections for the pool.
+/// Opens PostgreSQL connections for the pool, and reuses them without a check.
 #[derive(Debug)]
-pub struct PgManager {
+struct PgManager {
     options: PgConnectOptions,
 }
 
@@ -54,6 +52,22 @@ impl managed::Manager for PgManager {
 }
 
 /// A pool of PostgreSQL connections without a ping per query.
+///
+/// Cloning it is cheap: clones share the same connections.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), sqlx::Error> {
+/// use std::time::Duration;
+/// use actix_session_postgres::SessionPool;
+///
+/// let options = "postgres://app@localhost/app".parse()?;
+/// let pool = SessionPool::new(options, 8, Duration::from_secs(5));
+/// let one: i32 = pool
+///     .run(async |conn| sqlx::query_scalar("SELECT 1").fetch_one(conn).await)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SessionPool(managed::Pool<PgManager>);
 
@@ -65,32 +79,55 @@ impl std::fmt::Debug for SessionPool {
     }
 }
 
+/// A connection taken from a [`SessionPool`]; it goes back to the pool when dropped.
+///
+/// It dereferences to sqlx's `PgConnection`, so queries run on `&mut *connection`.
+#[derive(Debug)]
+pub struct PooledConnection(Object<PgManager>);
+
+impl Deref for PooledConnection {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}
+
 impl SessionPool {
     /// A pool of at most `max_size` connections made with `options`; a query
-    /// waits at most `acquire_timeout` for one. Connections open on first use.
-    pub fn new(
-        options: PgConnectOptions,
-        max_size: usize,
-        acquire_timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    /// waits at most `acquire_timeout` for one (opening one included).
+    /// Connections open on first use, so this needs no database yet.
+    pub fn new(options: PgConnectOptions, max_size: usize, acquire_timeout: Duration) -> Self {
         let pool = managed::Pool::builder(PgManager { options })
-            .max_size(max_size)
+            .max_size(max_size.max(1))
             .wait_timeout(Some(acquire_timeout))
             .create_timeout(Some(acquire_timeout))
             .runtime(deadpool::Runtime::Tokio1)
-            .build()?;
-        Ok(Self(pool))
+            .build()
+            // The builder's one check, "timeouts need a runtime", holds: one is set above.
+            .expect("a pool with a runtime builds");
+        Self(pool)
     }
 
-    /// Takes a connection, waiting at most the acquire timeout; it goes back to
-    /// the pool when dropped. Prefer [`SessionPool::run`].
-    pub async fn acquire(&self) -> Result<Object<PgManager>, sqlx::Error> {
-        self.0.get().await.map_err(|error| match error {
-            PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
-            PoolError::Backend(error) => error,
-            PoolError::Closed => sqlx::Error::PoolClosed,
-            other => sqlx::Error::Configuration(other.to_string().into()),
-        })
+    /// Takes a connection, waiting at most the acquire timeout. Prefer
+    /// [`SessionPool::run`], which also drops a connection whose query failed.
+    pub async fn acquire(&self) -> Result<PooledConnection, sqlx::Error> {
+        self.0
+            .get()
+            .await
+            .map(PooledConnection)
+            .map_err(|error| match error {
+                PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
+                PoolError::Backend(error) => error,
+                PoolError::Closed => sqlx::Error::PoolClosed,
+                other => sqlx::Error::Configuration(other.to_string().into()),
+            })
     }
 
     /// Runs `query` on a pooled connection. If it fails, the connection is
@@ -102,7 +139,7 @@ impl SessionPool {
         let mut connection = self.acquire().await?;
         let result = query(&mut connection).await;
         if result.is_err() {
-            drop(Object::take(connection));
+            drop(Object::take(connection.0));
         }
         result
     }
@@ -125,6 +162,26 @@ impl SessionPool {
 
 /// One [`SessionPool`] for each actix worker, so that a connection is only
 /// ever used by the thread that opened it (see the module documentation).
+///
+/// Build it outside `HttpServer::new`, and take one pool per worker inside
+/// the closure, which actix runs once in each worker thread:
+///
+/// ```no_run
+/// # fn example(options: sqlx::postgres::PgConnectOptions, key: actix_web::cookie::Key) {
+/// use std::time::Duration;
+/// use actix_session::SessionMiddleware;
+/// use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
+/// use actix_web::{App, HttpServer};
+///
+/// let workers = 4;
+/// let pools = WorkerPools::new(options, workers, 16, Duration::from_secs(5));
+/// let server = HttpServer::new(move || {
+///     let store = PgSessionStore::new(pools.for_new_worker(), ExpiryPolicy::default());
+///     App::new().wrap(SessionMiddleware::new(store, key.clone()))
+/// })
+/// .workers(workers);
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WorkerPools {
     pools: Arc<[SessionPool]>,
@@ -139,16 +196,16 @@ impl WorkerPools {
         workers: usize,
         max_connections: usize,
         acquire_timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    ) -> Self {
         let workers = workers.max(1);
         let each = max_connections.div_ceil(workers).max(1);
         let pools = (0..workers)
             .map(|_| SessionPool::new(options.clone(), each, acquire_timeout))
-            .collect::<anyhow::Result<Arc<[_]>>>()?;
-        Ok(Self {
+            .collect();
+        Self {
             pools,
             handed_out: Arc::new(AtomicUsize::new(0)),
-        })
+        }
     }
 
     /// The pool for a worker that is starting: each call hands out the next
@@ -156,7 +213,7 @@ impl WorkerPools {
     /// worker gets its own. (actix restarts a worker that crashed; the new one
     /// takes the next pool in turn, which a live worker may be using: still
     /// correct, only back to the cost of sharing. A connection of the crashed
-    /// worker's runtime fails its next query, a 503, and is replaced.)
+    /// worker's runtime fails its next query and is replaced.)
     pub fn for_new_worker(&self) -> SessionPool {
         let next = self.handed_out.fetch_add(1, Ordering::Relaxed);
         let index = next % self.pools.len();
@@ -167,7 +224,7 @@ impl WorkerPools {
         self.pools[index].clone()
     }
 
-    /// Every worker's pool (tests hold all their connections).
+    /// Every worker's pool.
     pub fn all(&self) -> &[SessionPool] {
         &self.pools
     }

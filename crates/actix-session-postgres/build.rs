@@ -1,0 +1,6 @@
+//! Rebuild when a migration is added or changed: `sqlx::migrate!` embeds the
+//! SQL files at compile time, and Cargo does not otherwise watch them.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

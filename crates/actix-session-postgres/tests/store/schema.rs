@@ -1,0 +1,77 @@
+//! The store's schema, run on its own or beside an app's own migrations.
+
+use actix_session_postgres::{MIGRATIONS_TABLE, migrations, migrator};
+use sqlx::migrate::Migrator;
+use sqlx::{AssertSqlSafe, PgPool, postgres::PgPoolOptions};
+
+use crate::support::fresh_database;
+
+async fn pool() -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&fresh_database().await)
+        .await
+        .expect("connects")
+}
+
+#[tokio::test]
+async fn the_migrator_creates_the_schema_once_and_then_does_nothing() {
+    let pool = pool().await;
+    migrator().run(&pool).await.expect("creates");
+    migrator()
+        .run(&pool)
+        .await
+        .expect("a second run is a no-op");
+
+    let recorded: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM {MIGRATIONS_TABLE} ORDER BY version"
+    )))
+    .fetch_all(&pool)
+    .await
+    .expect("its own record");
+    assert_eq!(recorded, [1, 4]);
+    let function: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'touch_session')")
+            .fetch_one(&pool)
+            .await
+            .expect("query");
+    assert!(function, "touch_session exists");
+}
+
+#[tokio::test]
+async fn an_app_with_its_own_version_1_migrates_beside_the_store() {
+    let pool = pool().await;
+    migrator().run(&pool).await.expect("the store's schema");
+    // An app's migrator, numbering its own from 1 in sqlx's usual table, and
+    // adding a column derived from the session data.
+    let app = Migrator::with_migrations(vec![sqlx::migrate::Migration::new(
+        1,
+        "user id".into(),
+        sqlx::migrate::MigrationType::Simple,
+        sqlx::SqlSafeStr::into_sql_str(
+            "ALTER TABLE sessions ADD COLUMN user_id bigint \
+             GENERATED ALWAYS AS ((state ->> 'user_id')::bigint) STORED",
+        ),
+        false,
+    )]);
+    app.run(&pool).await.expect("the app's schema");
+    migrator()
+        .run(&pool)
+        .await
+        .expect("the store's again, untroubled");
+    app.run(&pool).await.expect("the app's again, untroubled");
+}
+
+#[tokio::test]
+async fn the_migrations_can_be_merged_into_an_apps_migrator() {
+    let versions: Vec<i64> = migrations().map(|migration| migration.version).collect();
+    assert_eq!(versions, [1, 4]);
+    let pool = pool().await;
+    let merged = Migrator::with_migrations(migrations().cloned().collect());
+    merged.run(&pool).await.expect("runs in sqlx's usual table");
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert_eq!(recorded, 2);
+}
