@@ -1,7 +1,7 @@
 //! The smallest complete app on this store: a visit counter.
 //!
 //! ```text
-//! DATABASE_URL=postgres://postgres@127.0.0.1/counter cargo run --example counter
+//! DATABASE_URL=postgres://postgres@127.0.0.1/counter cargo run -p actix-session-postgres --example counter
 //! curl -c jar -b jar http://127.0.0.1:8080/    # 1, then 2, 3, ...
 //! ```
 
