@@ -36,6 +36,11 @@ pub enum AppError {
         /// Seconds until the next attempt is accepted (the `Retry-After` header).
         retry_after: u64,
     },
+    /// 503: too many password checks at once; the client may retry after this many seconds.
+    Busy {
+        /// Seconds until a retry is likely to be served (the `Retry-After` header).
+        retry_after: u64,
+    },
     /// 503: the database did not answer; the app recovers by itself when it does.
     Unavailable(anyhow::Error),
     /// 500: a bug in this app (for example a template that fails to render).
@@ -75,6 +80,10 @@ impl AppError {
             Self::TooManyRequests { retry_after } => (
                 "Too many attempts",
                 format!("Too many attempts. Try again in {retry_after} seconds."),
+            ),
+            Self::Busy { retry_after } => (
+                "Busy",
+                format!("The site is busy checking passwords. Try again in {retry_after} seconds."),
             ),
             Self::Unavailable(_) => (
                 "Temporarily unavailable",
@@ -140,7 +149,7 @@ impl ResponseError for AppError {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,7 +169,7 @@ impl ResponseError for AppError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
-        if let Self::TooManyRequests { retry_after } = self {
+        if let Self::TooManyRequests { retry_after } | Self::Busy { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         match page.render() {

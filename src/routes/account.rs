@@ -185,9 +185,7 @@ pub async fn change_password(
     };
     let stored = users::find_by_id(&pool, user.id).await?;
     let stored_hash = stored.map(|user| user.password_hash);
-    let current_ok = password::verify(form.current_password, stored_hash)
-        .await
-        .map_err(AppError::Internal)?;
+    let current_ok = password::verify(form.current_password, stored_hash).await?;
     if !current_ok {
         return rejected("Your current password is not correct.").await;
     }
@@ -195,9 +193,7 @@ pub async fn change_password(
         Ok(password) => password,
         Err(error) => return rejected(&error.to_string()).await,
     };
-    let hash = password::hash(new_password.expose().to_owned())
-        .await
-        .map_err(AppError::Internal)?;
+    let hash = password::hash(new_password.expose().to_owned()).await?;
     users::set_password_hash(&pool, user.id, &hash).await?;
     user_sessions::revoke_all_others(&pool, user.id, cookie.key_digest(&req)).await?;
     session.renew();

@@ -101,9 +101,7 @@ pub async fn submit(
     };
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     // Unknown user or wrong password: the same Argon2 work, the same answer.
-    let valid = password::verify(form.password, stored_hash)
-        .await
-        .map_err(AppError::Internal)?;
+    let valid = password::verify(form.password, stored_hash).await?;
     let Some(user) = user.filter(|_| valid) else {
         if let Some(name) = &username {
             throttle::record_failure(&pool, name.as_str()).await?;

@@ -70,9 +70,7 @@ pub async fn submit(
         Err(error) => return rejected(error.to_string()).await,
     };
 
-    let hash = password::hash(new_password.expose().to_owned())
-        .await
-        .map_err(AppError::Internal)?;
+    let hash = password::hash(new_password.expose().to_owned()).await?;
     let id = match users::create(&pool, &username, &hash).await {
         Ok(id) => id,
         Err(CreateUserError::Taken) => {

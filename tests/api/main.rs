@@ -15,6 +15,7 @@ mod inspector;
 mod logs;
 mod outage;
 mod password_change;
+mod password_hashing;
 mod proxy;
 mod reliability;
 mod rotation;
