@@ -11,7 +11,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     access_log::access_log,
-    auth::{password, throttle, users},
+    auth::{device::DeviceCookies, password, throttle, users},
     config::Settings,
     database::{self, PoolSettings},
     dev_postgres::{DevPostgres, DevPostgresOptions},
@@ -121,6 +121,8 @@ impl Application {
             name: cookie.name.clone(),
             key: key.clone(),
         };
+        let device_cookies =
+            DeviceCookies::new(key.clone(), cookie.secure, settings.is_production());
 
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -138,6 +140,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
                 .app_data(web::Data::new(demo.clone()))
                 .app_data(web::Data::new(session_cookie.clone()))
+                .app_data(web::Data::new(device_cookies.clone()))
                 // Static files and the health check: no session is ever loaded for them.
                 .service(
                     Files::new("/static", static_dir()).default_handler(web::to(routes::not_found)),

@@ -56,9 +56,13 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimit
                 .wrap(from_fn(require_sign_in))
                 .service(resource("").get(account::show))
                 .service(
-                    resource("/password")
-                        .get(account::password_form)
-                        .post(account::change_password),
+                    // The current password is a password guess like a login's:
+                    // the same per-address limit.
+                    resource("/password").get(account::password_form).route(
+                        web::post()
+                            .to(account::change_password)
+                            .wrap(Governor::new(address_limit)),
+                    ),
                 )
                 .service(resource("/sessions/revoke").post(account::revoke)),
         );
