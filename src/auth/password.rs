@@ -23,12 +23,12 @@
 //!    arenas. Measured with three floods of 256 requests, 64 at a time: with the
 //!    slots alone (the same bound, Argon2 allocating per hash) the process went
 //!    from 72 MiB to 1 GiB and stayed there; with memory owned by the slots,
-//!    from 53 to 55 MiB. There is no allocation per hash at
-//!    all: the process holds exactly `slots x 19 MiB` for hashing, from start
-//!    to end, whatever the allocator. (Tuning glibc with `mallopt` would also
-//!    work, but only on glibc, and every hash would still fault in 19 MiB of
-//!    fresh pages.) `hash_password_into_with_memory` is the Argon2 call that
-//!    takes its memory from the caller.
+//!    from 53 to 55 MiB. There is no allocation per hash at all: the process
+//!    holds exactly `slots x 19 MiB` for hashing, from start to end, whatever
+//!    the allocator. (Tuning the allocator instead, say with glibc's `mallopt`,
+//!    would tie the fix to one allocator, and every hash would still fault in
+//!    19 MiB of fresh pages.) `hash_password_into_with_memory` is the Argon2
+//!    call that takes its memory from the caller.
 
 use std::{
     fmt,
