@@ -26,8 +26,9 @@ async fn a_login_racing_a_password_change_does_not_outlive_it() {
     let mut old = "the first passphrase".to_owned();
     assert_redirect_to(&app.register("rachel", &old).await, "/account");
 
-    let (mut raced_logins, mut failed_rounds) = (0, Vec::new());
-    for round in 0..TRIES {
+    let (mut raced_logins, mut failed_rounds, mut busy_changes) = (0, Vec::new(), 0);
+    let mut round = 0;
+    while round < TRIES {
         let new = format!("passphrase number {round}");
         let token = app.csrf_from("/account/password").await;
         let changed = AtomicBool::new(false);
@@ -40,7 +41,9 @@ async fn a_login_racing_a_password_change_does_not_outlive_it() {
                 let response = browser.login("rachel", &old).await;
                 match response.status() {
                     StatusCode::SEE_OTHER => signed_in.push(browser),
-                    StatusCode::UNAUTHORIZED => {}
+                    // Refused, or every hashing slot busy (a loaded machine):
+                    // either way not signed in.
+                    StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE => {}
                     other => panic!("login: {other}"),
                 }
             }
@@ -62,6 +65,13 @@ async fn a_login_racing_a_password_change_does_not_outlive_it() {
             response
         };
         let (response, signed_in) = futures_util::join!(change, join_all(racers));
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            // Every hashing slot stayed busy: the password did not change, so
+            // the racers' sessions are rightly valid. Run the round again.
+            busy_changes += 1;
+            assert!(busy_changes <= TRIES, "the password form stays busy");
+            continue;
+        }
         assert_redirect_to(&response, "/account");
 
         // Every browser that signed in with the old password is signed out now.
@@ -90,6 +100,7 @@ async fn a_login_racing_a_password_change_does_not_outlive_it() {
             .await
             .expect("forget failures");
         old = new;
+        round += 1;
     }
     // The race was run: logins with the old password did succeed during changes.
     assert!(raced_logins > 0);
