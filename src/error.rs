@@ -48,6 +48,12 @@ pub enum AppError {
         /// Seconds until the next attempt is accepted (the `Retry-After` header).
         retry_after: u64,
     },
+    /// 503: too many password checks at once; the client may retry after this many seconds.
+    #[error("too many password checks at once")]
+    Busy {
+        /// Seconds until a retry is likely to be served (the `Retry-After` header).
+        retry_after: u64,
+    },
     /// 503: the database is unavailable (see [`is_unavailable`]); the app
     /// recovers by itself when it is back.
     // `{:#}` prints anyhow's whole cause chain on one line.
@@ -111,6 +117,10 @@ impl AppError {
             Self::TooManyRequests { retry_after } => (
                 "Too many attempts",
                 format!("Too many attempts. Try again in {retry_after} seconds."),
+            ),
+            Self::Busy { retry_after } => (
+                "Busy",
+                format!("The site is busy checking passwords. Try again in {retry_after} seconds."),
             ),
             Self::Unavailable(_) => (
                 "Temporarily unavailable",
@@ -195,7 +205,7 @@ impl ResponseError for AppError {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -204,13 +214,15 @@ impl ResponseError for AppError {
     /// layout renders the [`ErrorPage`] it carries. The only place a 5xx is logged.
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        // A busy answer is the hashing limit doing its job: a flood must not
+        // write a log line per refused request.
+        if status.is_server_error() && !matches!(self, Self::Busy { .. }) {
             log::error!("{status}: {self}");
         }
         let mut response = HttpResponse::build(status);
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
         match self {
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             Self::MethodNotAllowed { allow } => {

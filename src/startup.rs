@@ -14,7 +14,7 @@ use dev_postgres::{DevPostgres, DevPostgresOptions};
 
 use crate::{
     access_log::access_log,
-    auth::{password, throttle, users},
+    auth::{device::DeviceCookies, password, throttle, users},
     config::Settings,
     cookie_header::keep_readable_cookies,
     database::{self, PoolSettings},
@@ -125,6 +125,8 @@ impl Application {
             name: cookie.name.clone(),
             key: key.clone(),
         };
+        let device_cookies =
+            DeviceCookies::new(key.clone(), cookie.secure, settings.is_production());
 
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -146,6 +148,7 @@ impl Application {
                 .app_data(body_timeout)
                 .app_data(web::Data::new(demo.clone()))
                 .app_data(web::Data::new(session_cookie.clone()))
+                .app_data(web::Data::new(device_cookies.clone()))
                 // Static files and the health check: no session is ever loaded for them.
                 .service(routes::static_files(static_dir()))
                 .service(routes::health_route())

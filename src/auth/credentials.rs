@@ -38,6 +38,12 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name in lower case: usernames are one account whatever their case,
+    /// so failures and device cookies are kept under this form.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
 }
 
 /// A new password that passed the rules: 8 to 128 characters, typed the same twice.

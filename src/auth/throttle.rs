@@ -1,12 +1,21 @@
 //! Throttling sign-in attempts, two ways.
 //!
-//! - **Per username, in the database.** After [`MAX_FAILURES`] failed logins for
-//!   one username within [`WINDOW`], that username is locked out of login
-//!   (`429` with `Retry-After`), even with the right password, until the oldest
-//!   failure leaves the window. The count lives in PostgreSQL (`login_failures`),
-//!   so every app process enforces the same limit, and other users are untouched.
-//! - **Per client address, in memory**, with `actix-governor` on `POST /login`
-//!   and `POST /register`: one address cannot hammer many usernames either.
+//! - **Per username, in the database.** Every failed password check (a login,
+//!   or a wrong current password on the password form) is recorded for the
+//!   username, with the device id of the browser if it is a trusted device
+//!   (see `device.rs`). Within [`WINDOW`]:
+//!   - the untrusted clients of a username are locked out after
+//!     [`MAX_FAILURES`] failures for it, counting every client's;
+//!   - a trusted device is locked out after [`DEVICE_MAX_FAILURES`] failures of
+//!     its own; strangers' failures never count against it.
+//!
+//!   A locked-out client gets `429` with `Retry-After`, even with the right
+//!   password, until enough failures have left the window. The counts live in
+//!   PostgreSQL (`login_failures`), so every app process enforces the same
+//!   limits, and other users are untouched.
+//! - **Per client address, in memory**, with `actix-governor` on `POST /login`,
+//!   `POST /register` and `POST /account/password`: one address cannot hammer
+//!   many usernames either.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -20,53 +29,87 @@ use actix_governor::{
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError, dev::ServiceRequest};
 use sqlx::PgPool;
 
+use super::{credentials::Username, device::DeviceId};
 pub use crate::config::AddressLimit;
 use crate::error::AppError;
 
-/// Failed logins allowed per username within [`WINDOW`].
+/// Failed logins for one username, from any client, after which its untrusted
+/// clients are locked out.
 pub const MAX_FAILURES: i64 = 10;
+
+/// Failed logins of one trusted device after which that device is locked out
+/// too. As many as anyone else gets: being trusted buys immunity from
+/// strangers' failures, not more guesses.
+pub const DEVICE_MAX_FAILURES: i64 = 10;
 
 /// The sliding window for counting failed logins.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// The key failures are counted under: the username in lower case, whether or
-/// not such a user exists (so a lockout reveals nothing about existence).
-fn failure_key(username: &str) -> String {
-    username.to_lowercase()
-}
-
-/// Seconds until `username` may try again, or `None` if it is not locked out.
-pub async fn lockout(pool: &PgPool, username: &str) -> Result<Option<u64>, sqlx::Error> {
-    // Count the failures inside the window; when there are too many, the
-    // lockout lasts until the oldest of them is older than the window.
-    let (failures, retry_after): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT count(*),
-                extract(epoch FROM min(failed_at) + $2::interval - now())::float8
+/// Seconds until this client may try `username` again, or `None` if it is not
+/// locked out. `device` is the client's trusted device for that username, if any.
+pub async fn lockout(
+    pool: &PgPool,
+    username: &Username,
+    device: Option<&DeviceId>,
+) -> Result<Option<u64>, sqlx::Error> {
+    // The newest `max` failures in the window are all that matter: when there
+    // are that many, the client is locked out until the oldest of those leaves
+    // the window (then fewer than `max` remain). So skip the `max - 1` newest
+    // and look at the next one: no row means not locked out. Rounded up, so
+    // that waiting exactly that long is enough. A trusted device counts only
+    // its own failures; an untrusted client counts every failure for the
+    // name, the trusted devices' included.
+    let max = if device.is_some() {
+        DEVICE_MAX_FAILURES
+    } else {
+        MAX_FAILURES
+    };
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "SELECT ceil(extract(epoch FROM failed_at + $2::interval - now()))::float8
          FROM login_failures
-         WHERE username_key = $1 AND failed_at > now() - $2::interval",
+         WHERE username_key = $1 AND failed_at > now() - $2::interval
+           AND ($3::text IS NULL OR device = $3)
+         ORDER BY failed_at DESC
+         OFFSET $4 - 1 LIMIT 1",
     )
-    .bind(failure_key(username))
+    .bind(username.key())
     .bind(WINDOW)
-    .fetch_one(pool)
+    .bind(device.map(DeviceId::as_str))
+    .bind(max)
+    .fetch_optional(pool)
     .await?;
-    Ok((failures >= MAX_FAILURES).then(|| retry_after.unwrap_or(1.0).ceil().max(1.0) as u64))
+    Ok(seconds.map(|seconds| seconds.max(1.0) as u64))
 }
 
-/// Records one failed login for `username`.
-pub async fn record_failure(pool: &PgPool, username: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO login_failures (username_key) VALUES ($1)")
-        .bind(failure_key(username))
+/// Records one failed login for `username`, from `device` if it is trusted.
+pub async fn record_failure(
+    pool: &PgPool,
+    username: &Username,
+    device: Option<&DeviceId>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO login_failures (username_key, device) VALUES ($1, $2)")
+        .bind(username.key())
+        .bind(device.map(DeviceId::as_str))
         .execute(pool)
         .await?;
     Ok(())
 }
 
-/// Forgets the failures of `username` after a successful login.
-pub async fn clear_failures(pool: &PgPool, username: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_failures WHERE username_key = $1")
-        .bind(failure_key(username))
-        .execute(pool)
-        .await?;
+/// Forgets the failures of the client that just signed in as `username`: a
+/// trusted device's own, or those of the untrusted clients.
+pub async fn clear_failures(
+    pool: &PgPool,
+    username: &Username,
+    device: Option<&DeviceId>,
+) -> Result<(), sqlx::Error> {
+    // `IS NOT DISTINCT FROM` matches NULL to NULL: no device, the untrusted rows.
+    sqlx::query(
+        "DELETE FROM login_failures WHERE username_key = $1 AND device IS NOT DISTINCT FROM $2",
+    )
+    .bind(username.key())
+    .bind(device.map(DeviceId::as_str))
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

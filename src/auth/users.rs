@@ -13,6 +13,10 @@ pub struct User {
     pub username: String,
     /// The Argon2id PHC string.
     pub password_hash: String,
+    /// Raised by every password change. A session remembers the version it
+    /// signed in with, and PostgreSQL refuses to store a signed-in session
+    /// whose version is no longer current (migrations/0005).
+    pub credentials_version: i64,
 }
 
 /// Why a user could not be created.
@@ -30,16 +34,19 @@ pub async fn create(
     pool: &PgPool,
     username: &Username,
     password_hash: &str,
-) -> Result<i64, CreateUserError> {
-    let result = sqlx::query_scalar(
-        "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id",
+) -> Result<User, CreateUserError> {
+    // RETURNING hands back what the database filled in (the id, the first
+    // credentials version) without a second query.
+    let result = sqlx::query_as(
+        "INSERT INTO users (username, password_hash) VALUES ($1, $2)
+         RETURNING id, username, password_hash, credentials_version",
     )
     .bind(username.as_str())
     .bind(password_hash)
     .fetch_one(pool)
     .await;
     match result {
-        Ok(id) => Ok(id),
+        Ok(user) => Ok(user),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateUserError::Taken),
         Err(e) => Err(CreateUserError::Database(e)),
     }
@@ -47,30 +54,34 @@ pub async fn create(
 
 /// Finds a user by name, whatever its letter case.
 pub async fn find_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, sqlx::Error> {
+    // `lower(username)` matches the unique index, so this is an index lookup.
     sqlx::query_as(
-        "SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)",
+        "SELECT id, username, password_hash, credentials_version
+         FROM users WHERE lower(username) = lower($1)",
     )
     .bind(username)
     .fetch_optional(pool)
     .await
 }
 
-/// Finds a user by id.
-pub async fn find_by_id(pool: &PgPool, id: i64) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-}
-
-/// Replaces a user's password hash.
-pub async fn set_password_hash(pool: &PgPool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-        .bind(id)
-        .bind(hash)
-        .execute(pool)
-        .await?;
-    Ok(())
+/// Replaces a user's password hash and raises the credentials version, which
+/// invalidates every session signed in with the old password; returns the new
+/// version (`None` if the user is gone).
+pub async fn set_password_hash(
+    pool: &PgPool,
+    id: i64,
+    hash: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    // One statement, so the new hash and the new version are never seen apart.
+    sqlx::query_scalar(
+        "UPDATE users SET password_hash = $2, credentials_version = credentials_version + 1
+         WHERE id = $1
+         RETURNING credentials_version",
+    )
+    .bind(id)
+    .bind(hash)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The demo account of development, shown on the login page.

@@ -7,7 +7,12 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{credentials::NewPassword, password, users},
+    auth::{
+        credentials::NewPassword,
+        device::DeviceCookies,
+        login::{self, LoginOutcome},
+        password, users,
+    },
     error::AppError,
     forms::CsrfForm,
     routes::{layout::Layout, render, see_other, time_text},
@@ -167,12 +172,17 @@ pub async fn password_form(
 
 /// Changes the password: this session gets a new key, every other session of
 /// the user ends (on every app process: they are rows in the shared table).
+///
+/// The current password is checked by the same decision as a login, so a wrong
+/// one counts as a failed login for the user, and too many of them lock this
+/// form out exactly as they lock out the login form (`429`).
 pub async fn change_password(
     CsrfForm(form): CsrfForm<PasswordForm>,
     user: web::ReqData<SignedInUser>,
     session: AppSession,
     pool: web::Data<PgPool>,
     cookie: web::Data<SessionCookie>,
+    devices: web::Data<DeviceCookies>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let rejected = |message: &str| {
@@ -183,24 +193,27 @@ pub async fn change_password(
             Some(message.to_owned()),
         )
     };
-    let stored = users::find_by_id(&pool, user.id).await?;
-    let stored_hash = stored.map(|user| user.password_hash);
-    let current_ok = password::verify(form.current_password, stored_hash)
-        .await
-        .map_err(AppError::Internal)?;
-    if !current_ok {
-        return rejected("Your current password is not correct.").await;
+    match login::attempt(&pool, &devices, &req, &user.username, form.current_password).await? {
+        LoginOutcome::Accepted { .. } => {}
+        LoginOutcome::Refused => return rejected("Your current password is not correct.").await,
+        LoginOutcome::LockedOut { retry_after } => {
+            return Err(AppError::TooManyRequests { retry_after });
+        }
     }
     let new_password = match NewPassword::parse(&form.new_password, &form.new_password_confirm) {
         Ok(password) => password,
         Err(error) => return rejected(&error.to_string()).await,
     };
-    let hash = password::hash(new_password.expose().to_owned())
-        .await
-        .map_err(AppError::Internal)?;
-    users::set_password_hash(&pool, user.id, &hash).await?;
+    let hash = password::hash(new_password.expose().to_owned()).await?;
+    // First the new version, then the delete: a login that read the old
+    // password is either deleted here or refused by the database when it
+    // saves its session (migrations/0005).
+    let Some(version) = users::set_password_hash(&pool, user.id, &hash).await? else {
+        // The account was deleted meanwhile (its sessions went with it).
+        return Ok(see_other("/login"));
+    };
     user_sessions::revoke_all_others(&pool, user.id, cookie.key_digest(&req)).await?;
-    session.renew();
+    session.renew_credentials(version);
     session.set_flash("Password changed. You were signed out everywhere else.");
     Ok(see_other("/account"))
 }

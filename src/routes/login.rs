@@ -11,7 +11,11 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{credentials::Username, password, redirect::local_path, throttle, users},
+    auth::{
+        device::DeviceCookies,
+        login::{self, LoginOutcome},
+        redirect::local_path,
+    },
     cart,
     error::AppError,
     forms::{CsrfForm, PlainForm},
@@ -83,53 +87,42 @@ pub async fn submit(
     CsrfForm(form): CsrfForm<LoginForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
+    devices: web::Data<DeviceCookies>,
     demo: web::Data<DemoAccount>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let next = form.next.as_deref().and_then(local_path).unwrap_or("");
-    // A name that breaks the username rules belongs to no account: it fails like
-    // any wrong login, without being sent to the database at all.
-    let username = Username::parse(&form.username).ok();
-    let user = match &username {
-        Some(name) => {
-            if let Some(retry_after) = throttle::lockout(&pool, name.as_str()).await? {
-                return Err(AppError::TooManyRequests { retry_after });
-            }
-            users::find_by_username(&pool, name.as_str()).await?
+    match login::attempt(&pool, &devices, &req, &form.username, form.password).await? {
+        LoginOutcome::Accepted {
+            user,
+            device_cookie,
+        } => {
+            let signed_in = SignedInUser {
+                id: user.id,
+                username: user.username,
+            };
+            session.sign_in(&signed_in, user.credentials_version, user_agent(&req));
+            session.set_flash(&format!("Signed in as {}.", signed_in.username));
+            let mut response = see_other(if next.is_empty() { "/account" } else { next });
+            response
+                .add_cookie(&device_cookie)
+                .map_err(|e| AppError::Internal(e.into()))?;
+            Ok(response)
         }
-        None => None,
-    };
-    let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
-    // Unknown user or wrong password: the same Argon2 work, the same answer.
-    let valid = password::verify(form.password, stored_hash)
-        .await
-        .map_err(AppError::Internal)?;
-    let Some(user) = user.filter(|_| valid) else {
-        if let Some(name) = &username {
-            throttle::record_failure(&pool, name.as_str()).await?;
+        LoginOutcome::Refused => {
+            page(
+                &session,
+                &pool,
+                &demo,
+                StatusCode::UNAUTHORIZED,
+                form.username,
+                next,
+                Some(LOGIN_FAILED.into()),
+            )
+            .await
         }
-        return page(
-            &session,
-            &pool,
-            &demo,
-            StatusCode::UNAUTHORIZED,
-            form.username,
-            next,
-            Some(LOGIN_FAILED.into()),
-        )
-        .await;
-    };
-
-    throttle::clear_failures(&pool, &form.username).await?;
-    session.sign_in(
-        &SignedInUser {
-            id: user.id,
-            username: user.username.clone(),
-        },
-        user_agent(&req),
-    );
-    session.set_flash(&format!("Signed in as {}.", user.username));
-    Ok(see_other(if next.is_empty() { "/account" } else { next }))
+        LoginOutcome::LockedOut { retry_after } => Err(AppError::TooManyRequests { retry_after }),
+    }
 }
 
 /// The logout form: only its CSRF token matters.

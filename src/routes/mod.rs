@@ -62,9 +62,15 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimit
                 .wrap(from_fn(require_sign_in))
                 .service(Endpoint::at("").get(account::show))
                 .service(
+                    // The current password is a password guess like a login's:
+                    // the same per-address limit.
                     Endpoint::at("/password")
                         .get(account::password_form)
-                        .post(account::change_password),
+                        .post_route(
+                            web::post()
+                                .to(account::change_password)
+                                .wrap(Governor::new(address_limit)),
+                        ),
                 )
                 .service(Endpoint::at("/sessions/revoke").post(account::revoke)),
         );

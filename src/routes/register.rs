@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::{
     auth::{
         credentials::{NewPassword, Username},
+        device::DeviceCookies,
         password,
         users::{self, CreateUserError},
     },
@@ -46,10 +47,12 @@ pub async fn form(session: AppSession, pool: web::Data<PgPool>) -> Result<HttpRe
 }
 
 /// Creates the account and signs it in, or shows the form again with a `422`.
+/// The browser becomes a trusted device for the new account.
 pub async fn submit(
     CsrfForm(form): CsrfForm<RegisterForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
+    devices: web::Data<DeviceCookies>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let rejected = |message: String| {
@@ -70,11 +73,9 @@ pub async fn submit(
         Err(error) => return rejected(error.to_string()).await,
     };
 
-    let hash = password::hash(new_password.expose().to_owned())
-        .await
-        .map_err(AppError::Internal)?;
-    let id = match users::create(&pool, &username, &hash).await {
-        Ok(id) => id,
+    let hash = password::hash(new_password.expose().to_owned()).await?;
+    let created = match users::create(&pool, &username, &hash).await {
+        Ok(user) => user,
         Err(CreateUserError::Taken) => {
             return rejected("That username is taken; choose another.".into()).await;
         }
@@ -82,15 +83,20 @@ pub async fn submit(
     };
 
     let user = SignedInUser {
-        id,
-        username: username.as_str().to_owned(),
+        id: created.id,
+        username: created.username,
     };
-    session.sign_in(&user, user_agent(&req));
+    session.sign_in(&user, created.credentials_version, user_agent(&req));
     session.set_flash(&format!(
         "Welcome, {}! Your account is ready and you are signed in.",
         user.username
     ));
-    Ok(see_other("/account"))
+    let device_cookie = devices.issue(&username).map_err(AppError::Internal)?;
+    let mut response = see_other("/account");
+    response
+        .add_cookie(&device_cookie)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(response)
 }
 
 async fn page(

@@ -17,6 +17,7 @@ const VISITS: &str = "visits";
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
 const USER_AGENT: &str = "user_agent";
+const CREDENTIALS_VERSION: &str = "credentials_version";
 const CSRF_TOKEN: &str = "csrf_token";
 const CART_ID: &str = "cart_id";
 const FLASH: &str = "flash";
@@ -78,17 +79,23 @@ impl AppSession {
         })
     }
 
-    /// Signs the session in as `user`.
+    /// Signs the session in as `user`, whose password (at `credentials_version`)
+    /// was just checked.
     ///
     /// The session gets a **new key** (the old row is deleted, the data moves to a
     /// new one): whoever knew the pre-login key, for example because they planted
     /// it in the victim's browser (session fixation), now holds a dead key.
     /// Everything else in the session, such as the cart, comes along. The CSRF
     /// token is replaced for the same reason as the key.
-    pub fn sign_in(&self, user: &SignedInUser, user_agent: &str) {
+    ///
+    /// The credentials version goes along so that PostgreSQL can refuse to
+    /// store this sign-in if the password has changed meanwhile
+    /// (migrations/0005).
+    pub fn sign_in(&self, user: &SignedInUser, credentials_version: i64, user_agent: &str) {
         self.0.renew();
         self.set(USER_ID, user.id);
         self.set(USERNAME, &user.username);
+        self.set(CREDENTIALS_VERSION, credentials_version);
         // Control characters cannot be stored in PostgreSQL text (NUL) or shown sensibly.
         let user_agent: String = truncate(user_agent, 256)
             .chars()
@@ -98,9 +105,11 @@ impl AppSession {
         self.0.remove(CSRF_TOKEN);
     }
 
-    /// Gives this session a new key, keeping its data (after a password change).
-    pub fn renew(&self) {
+    /// After a password change: a new key, the new credentials version, and
+    /// the rest of the data kept.
+    pub fn renew_credentials(&self, credentials_version: i64) {
         self.0.renew();
+        self.set(CREDENTIALS_VERSION, credentials_version);
         self.0.remove(CSRF_TOKEN);
     }
 

@@ -227,6 +227,22 @@ impl TestApp {
     }
 }
 
+/// A browser whose connections leave from `address`: the app sees a client of
+/// that address. Every address of 127.0.0.0/8 reaches the app over loopback, so
+/// one test can be many clients (the per-address limit counts each apart).
+pub fn client_from(
+    address: std::net::IpAddr,
+    cookies: Arc<reqwest::cookie::Jar>,
+) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(cookies)
+        .redirect(Policy::none())
+        .local_address(address)
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("a client")
+}
+
 /// The value of cookie `name` that `jar` would send to `address`, if any.
 pub fn cookie_in(jar: &reqwest::cookie::Jar, address: &str, name: &str) -> Option<String> {
     use reqwest::cookie::CookieStore;

@@ -10,6 +10,7 @@ mod counter;
 mod csrf;
 #[cfg(feature = "dev-postgres")]
 mod dev_database;
+mod device_cookies;
 mod errors;
 mod fuzz;
 mod headers;
@@ -20,6 +21,9 @@ mod methods;
 mod migrations;
 mod outage;
 mod password_change;
+mod password_guessing;
+mod password_hashing;
+mod password_race;
 mod proxy;
 mod reliability;
 mod retry_after;
