@@ -102,7 +102,7 @@ impl AppSession {
             .filter(|c| !c.is_control())
             .collect();
         self.set(USER_AGENT, user_agent);
-        self.0.remove(CSRF_TOKEN);
+        self.replace_csrf_token();
     }
 
     /// After a password change: a new key, the new credentials version, and
@@ -110,7 +110,18 @@ impl AppSession {
     pub fn renew_credentials(&self, credentials_version: i64) {
         self.0.renew();
         self.set(CREDENTIALS_VERSION, credentials_version);
-        self.0.remove(CSRF_TOKEN);
+        self.replace_csrf_token();
+    }
+
+    /// A new CSRF token for a session whose key was just renewed.
+    ///
+    /// The old token was on pages served before the renewal, so it goes with the
+    /// old key. The new one is made at once rather than by the next page: a
+    /// session that is signed in always has a token, so even a logout must
+    /// carry it (a signed-in session without a token could be logged out by any
+    /// other site's form).
+    fn replace_csrf_token(&self) {
+        self.set(CSRF_TOKEN, random_hex::<32>().unwrap_or_default());
     }
 
     /// Ends the session: the middleware deletes its row and removes the cookie.

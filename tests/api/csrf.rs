@@ -119,3 +119,22 @@ async fn a_token_from_another_session_is_refused() {
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_session_fresh_from_signing_in_cannot_be_logged_out_by_another_site() {
+    let app = spawn_app().await;
+    app.register("freshly_signed", PASSWORD).await;
+    app.logout().await;
+    let signed_in = app.login("freshly_signed", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+
+    // No page has been shown since the sign-in, and another site's form sends
+    // the cookie but cannot know the token.
+    let response = app.post("/logout", &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/account").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+}

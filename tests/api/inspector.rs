@@ -129,13 +129,17 @@ async fn signed_in_straight_onto_the_inspector_the_navigation_still_logs_out() {
         .await;
     assert_redirect_to(&response, "/session");
 
-    // The session has no CSRF token yet, and the inspector creates none, so
-    // the navigation's logout form carries an empty one: logout accepts that
-    // from a session without a token.
+    // Signing in made the session a new CSRF token; the inspector creates
+    // none, but puts that one in the navigation's logout form.
     let page = app.get_html("/session").await;
     assert!(page.contains("Yes, as demo"));
     let logout_token = csrf_token(&page);
-    assert_eq!(logout_token, "", "no token was created");
+    let stored: String =
+        sqlx::query_scalar("SELECT state->>'csrf_token' FROM sessions WHERE user_id IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .expect("the signed-in session");
+    assert_eq!(logout_token, stored, "the token made at sign-in");
     let response = app.post("/logout", &[("csrf_token", &logout_token)]).await;
     assert_redirect_to(&response, "/");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
