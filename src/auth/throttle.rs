@@ -20,7 +20,7 @@ use actix_governor::{
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError, dev::ServiceRequest};
 use sqlx::PgPool;
 
-use crate::error::AppError;
+use crate::{error::AppError, trusted_proxies::TrustedProxies};
 
 /// Failed logins allowed per username within [`WINDOW`].
 pub const MAX_FAILURES: i64 = 10;
@@ -110,11 +110,19 @@ impl KeyExtractor for ClientAddress {
     type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        // The TCP peer address. Behind a reverse proxy this is the proxy's, and a
-        // trusted `X-Forwarded-For` would have to be read instead.
-        req.peer_addr().map(|addr| addr.ip()).ok_or_else(|| {
+        // The TCP peer, or behind a trusted reverse proxy the client it names
+        // in `X-Forwarded-For` (the rule is in trusted_proxies.rs).
+        let peer = req.peer_addr().map(|addr| addr.ip()).ok_or_else(|| {
             SimpleKeyExtractionError::new("Could not identify the client address.")
                 .set_status_code(actix_web::http::StatusCode::BAD_REQUEST)
+        })?;
+        Ok(match req.app_data::<TrustedProxies>() {
+            Some(trusted) => trusted.client_address(
+                peer,
+                req.headers()
+                    .get_all(actix_web::http::header::X_FORWARDED_FOR),
+            ),
+            None => peer,
         })
     }
 

@@ -24,10 +24,20 @@ use crate::{
     error::AppError,
 };
 
+/// The per-address limiters of the two routes that hash passwords for
+/// anyone: each route counts an address's attempts in a bucket of its own.
+#[derive(Clone)]
+pub struct AddressLimits {
+    /// `POST /login`.
+    pub login: AddressLimiter,
+    /// `POST /register`.
+    pub register: AddressLimiter,
+}
+
 /// The routes that use the session (everything but static files and `/healthz`).
 ///
-/// `address_limit` is shared by all workers, so it is built once and passed in.
-pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimiter) {
+/// `address_limits` are shared by all workers, so they are built once and passed in.
+pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimits) {
     cfg.service(resource("/").get(home::counter))
         .service(resource("/visits").get(home::visits))
         .service(resource("/session").get(inspector::show))
@@ -35,14 +45,14 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimit
             resource("/register").get(register::form).route(
                 web::post()
                     .to(register::submit)
-                    .wrap(Governor::new(address_limit)),
+                    .wrap(Governor::new(&address_limits.register)),
             ),
         )
         .service(
             resource("/login").get(login::form).route(
                 web::post()
                     .to(login::submit)
-                    .wrap(Governor::new(address_limit)),
+                    .wrap(Governor::new(&address_limits.login)),
             ),
         )
         .service(resource("/logout").post(login::logout))

@@ -4,6 +4,7 @@
 mod accounts;
 mod browser;
 mod cart;
+mod connections;
 mod counter;
 mod csrf;
 mod dev_database;
@@ -23,3 +24,4 @@ mod sessions;
 mod settings;
 mod store;
 mod throttle;
+mod trusted_proxies;
