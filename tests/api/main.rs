@@ -7,6 +7,7 @@ mod cart;
 mod connections;
 mod counter;
 mod csrf;
+mod deployment;
 mod dev_database;
 mod errors;
 mod fuzz;
