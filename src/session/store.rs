@@ -98,8 +98,9 @@ impl SessionStore for PgSessionStore {
         // - for a row whose expiry has fallen more than the touch interval
         //   behind `now() + inactivity` (see `ExpiryPolicy::touch_interval`;
         //   never true once the expiry sits at the absolute limit) it calls
-        //   `touch_session` (migrations/0004_touch_session.sql), which pushes
-        //   the expiry forward, never past the absolute limit. For every other
+        //   `touch_session` (migrations/0005_touch_session_by_key.sql), which pushes
+        //   the expiry forward, never past the absolute limit (finding the row
+        //   by `key_hash`, like every statement here). For every other
         //   row the CASE calls nothing, so an ordinary read is a plain, cheap
         //   SELECT.
         // (An earlier version did the extension in a data-modifying CTE; the
@@ -109,7 +110,7 @@ impl SessionStore for PgSessionStore {
             SELECT state::text,
                    CASE WHEN expires_at < least(now() + $2::interval - $3::interval,
                                                 absolute_expires_at)
-                        THEN touch_session(id, $2::interval)
+                        THEN touch_session(key_hash, $2::interval)
                    END
             FROM sessions
             WHERE key_hash = $1 AND expires_at > now()";

@@ -14,6 +14,7 @@ mod fuzz;
 mod headers;
 mod helpers;
 mod inspector;
+mod key_hash;
 mod logs;
 mod outage;
 mod password_change;
