@@ -11,6 +11,9 @@ use std::{
 
 use secrecy::{ExposeSecret, SecretString};
 
+// A leaf module: parsing addresses and networks, nothing of the app above it.
+use crate::trusted_proxies::TrustedProxies;
+
 /// The secret shipped in `.env.example`: fine to try the app with, refused in production.
 pub const EXAMPLE_SECRET: &str =
     "change-me-this-example-secret-is-public-so-never-use-it-in-production-0123456789";
@@ -87,8 +90,8 @@ pub struct Settings {
     pub session_absolute_ttl: Duration,
     /// `SESSION_PRUNE_INTERVAL_SECONDS`: how often expired sessions are deleted.
     pub session_prune_interval: Duration,
-    /// `DATABASE_MAX_CONNECTIONS`: the pool size (the pages' pool; the session
-    /// store's per-worker pools share as many between them).
+    /// `DATABASE_MAX_CONNECTIONS`: the most PostgreSQL connections this process
+    /// opens, all its pools together (`startup.rs` splits it between them).
     pub database_max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: how long a request waits for a connection before a 503.
     pub database_acquire_timeout: Duration,
@@ -113,6 +116,12 @@ pub struct Settings {
     /// `DEV_DATA_DIR`: where development keeps its private PostgreSQL and
     /// generated secret (default: the crate's `target/`).
     pub dev_data_dir: PathBuf,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the
+    /// client (see `trusted_proxies.rs`); empty: the TCP peer is the client.
+    pub trusted_proxies: TrustedProxies,
+    /// `INSTANCE_NAME`: when set, every response names this process in an
+    /// `X-Instance` header (to see which instance behind a proxy answered).
+    pub instance_name: Option<String>,
     /// Per-address limit on `POST /login` and `/register` (not an environment
     /// variable: the default suits every deployment this demo has; tests adjust it).
     pub address_limit: AddressLimit,
@@ -136,8 +145,9 @@ mod range {
     pub const SESSION_TTL: RangeInclusive<u64> = 1..=365 * 24 * 3600;
     /// `SESSION_PRUNE_INTERVAL_SECONDS`: a second to a day.
     pub const PRUNE_INTERVAL: RangeInclusive<u64> = 1..=24 * 3600;
-    /// `DATABASE_MAX_CONNECTIONS`: PostgreSQL's own default allows 100 in all.
-    pub const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=1000;
+    /// `DATABASE_MAX_CONNECTIONS`: at least one connection for the pages' pool
+    /// and one for the session store's; PostgreSQL's own default allows 100 in all.
+    pub const MAX_CONNECTIONS: RangeInclusive<u64> = 2..=1000;
     /// `DATABASE_ACQUIRE_TIMEOUT_SECONDS`: a second to five minutes.
     pub const ACQUIRE_TIMEOUT: RangeInclusive<u64> = 1..=300;
     /// `DATABASE_STATEMENT_TIMEOUT_MS`: a millisecond to an hour.
@@ -252,6 +262,27 @@ impl Settings {
                 }
             };
 
+        // Behind reverse proxies: who they are, and what this instance is called.
+        let trusted_proxies = match var("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(text) => text.parse().map_err(|problem| SettingsError {
+                variable: "TRUSTED_PROXIES",
+                problem,
+            })?,
+        };
+        let instance_name = var("INSTANCE_NAME").map(|name| name.trim().to_owned());
+        if let Some(name) = &instance_name
+            && (name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+        {
+            return Err(SettingsError {
+                variable: "INSTANCE_NAME",
+                problem: format!("expected up to 64 of A-Z a-z 0-9 . _ -, got `{name}`"),
+            });
+        }
+
         Ok(Settings {
             database_url,
             session_secret,
@@ -272,6 +303,8 @@ impl Settings {
                 || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
                 PathBuf::from,
             ),
+            trusted_proxies,
+            instance_name,
             address_limit: AddressLimit::default(),
         })
     }
@@ -410,6 +443,28 @@ mod tests {
         assert!(!s.cookie_secure);
         assert!(s.session_synchronous_commit, "durable by default");
         assert_eq!(s.cookie_name(), "session");
+        assert!(s.trusted_proxies.is_empty(), "no proxy trusted by default");
+        assert_eq!(s.instance_name, None);
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_instance_name_are_checked_by_name() {
+        let s = settings(&[
+            ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+            ("INSTANCE_NAME", "web-1"),
+        ])
+        .expect("valid");
+        assert!(
+            s.trusted_proxies
+                .contains("10.2.3.4".parse().expect("an address"))
+        );
+        assert_eq!(s.instance_name.as_deref(), Some("web-1"));
+        let err = settings(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err();
+        assert_eq!(err.variable, "TRUSTED_PROXIES");
+        let err = settings(&[("INSTANCE_NAME", "web 1\r\nSet-Cookie: x")]).unwrap_err();
+        assert_eq!(err.variable, "INSTANCE_NAME");
+        let err = settings(&[("DATABASE_MAX_CONNECTIONS", "1")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_MAX_CONNECTIONS");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod forms;
 pub mod headers;
 /// The background task that deletes what has expired.
 pub mod housekeeping;
+/// One instance among several: its name on responses, its drain at shutdown.
+pub mod instance;
 /// Random tokens: CSRF tokens, cart ids, the development secret.
 pub mod random;
 /// Limits on the request head (URL and header sizes).
@@ -33,3 +35,5 @@ pub mod routes;
 pub mod session;
 /// Building and running the application.
 pub mod startup;
+/// The client's address behind trusted reverse proxies (`X-Forwarded-For`).
+pub mod trusted_proxies;

@@ -20,6 +20,7 @@ use crate::{
     database::{self, PoolSettings},
     forms::BodyTimeout,
     headers, housekeeping,
+    instance::{self, Draining},
     random::random_hex,
     request_limits::limit_request_head,
     routes::{self, error_page::render_error_pages, login::DemoAccount},
@@ -67,8 +68,19 @@ impl Application {
             .as_ref()
             .map(|url| url.expose().to_owned())
             .context("DATABASE_URL: required (this build has no private development PostgreSQL)")?;
+        // One worker per CPU (actix's default, made explicit because each
+        // worker gets a session pool of its own: see actix_session_postgres::pool).
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let budget = ConnectionBudget::split(settings.database_max_connections, workers);
+        log::info!(
+            "at most {} PostgreSQL connections: {} for the pages, {} session pool(s) of {}",
+            settings.database_max_connections,
+            budget.pages,
+            budget.session_pools,
+            budget.per_session_pool
+        );
         let pool_settings = PoolSettings {
-            max_connections: settings.database_max_connections,
+            max_connections: budget.pages,
             acquire_timeout: settings.database_acquire_timeout,
             statement_timeout: settings.database_statement_timeout,
         };
@@ -81,13 +93,10 @@ impl Application {
             // Opt-in: session writes stop waiting for the disk (see config.rs).
             session_options = session_options.options([("synchronous_commit", "off")]);
         }
-        // One worker per CPU (actix's default, made explicit because each
-        // worker gets a session pool of its own: see actix_session_postgres::pool).
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let session_pools = WorkerPools::new(
             session_options,
-            workers,
-            settings.database_max_connections as usize,
+            budget.session_pools,
+            budget.session_pools * budget.per_session_pool,
             settings.database_acquire_timeout,
         );
         let policy = ExpiryPolicy {
@@ -111,8 +120,20 @@ impl Application {
             )))
         };
         password::warm_up().await;
-        let address_limit = throttle::address_limiter(settings.address_limit)
-            .context("the per-address limit needs a burst and a period above zero")?;
+        // Two limiters, two buckets per address: signing up does not use up
+        // an address's sign-in attempts, nor the other way round.
+        let address_limiter = || {
+            throttle::address_limiter(settings.address_limit)
+                .context("the per-address limit needs a burst and a period above zero")
+        };
+        let address_limits = routes::AddressLimits {
+            login: address_limiter()?,
+            register: address_limiter()?,
+        };
+        // The per-address limiter reads it to find the client behind a proxy.
+        let trusted_proxies = settings.trusted_proxies.clone();
+        let instance_name = instance::header_value(settings.instance_name.as_deref());
+        let draining = Draining::default();
         let rotation = settings.session_secret_previous.as_ref().map(|previous| {
             Arc::new(SecretRotation {
                 cookie_name: cookie.name.clone(),
@@ -137,6 +158,7 @@ impl Application {
         let body_timeout = BodyTimeout(settings.request_body_timeout);
         let app_pool = pool.clone();
         let worker_pools = session_pools.clone();
+        let stop_signal = draining.clone().on_stop_signal();
         let server = HttpServer::new(move || {
             // This closure runs once in each worker thread.
             let session_pool = worker_pools.for_new_worker();
@@ -149,6 +171,7 @@ impl Application {
                 .app_data(web::Data::new(demo.clone()))
                 .app_data(web::Data::new(session_cookie.clone()))
                 .app_data(web::Data::new(device_cookies.clone()))
+                .app_data(trusted_proxies.clone())
                 // Static files and the health check: no session is ever loaded for them.
                 .service(routes::static_files(static_dir()))
                 .service(routes::health_route())
@@ -162,7 +185,7 @@ impl Application {
                             move |req, next| reissue_old_cookies(rotation.clone(), req, next)
                         }))
                         .wrap(from_fn(store_errors_as_pages))
-                        .configure(|cfg| routes::session_routes(cfg, &address_limit))
+                        .configure(|cfg| routes::session_routes(cfg, &address_limits))
                         .default_service(web::to(routes::not_found)),
                 )
                 // The last `wrap` runs first: the access log sees everything,
@@ -176,9 +199,18 @@ impl Application {
                     headers::security_headers(production, req, next)
                 }))
                 .wrap(from_fn(access_log))
+                .wrap(from_fn({
+                    let (name, draining) = (instance_name.clone(), draining.clone());
+                    move |req, next| {
+                        instance::instance_headers(name.clone(), draining.clone(), req, next)
+                    }
+                }))
         })
         .workers(workers)
         .listen(listener)?
+        // On SIGTERM or Ctrl-C: stop accepting, finish what is in flight, and
+        // close kept-alive connections after their next response (instance.rs).
+        .shutdown_signal(stop_signal)
         .shutdown_timeout(10)
         .run();
 
@@ -254,6 +286,54 @@ async fn start_dev_postgres(settings: &Settings) -> anyhow::Result<DevPostgres> 
     .context("DATABASE_URL is not set, and the private development PostgreSQL did not start")
 }
 
+/// How `DATABASE_MAX_CONNECTIONS` is shared between the process's pools, so
+/// that all of them together never open more than that.
+///
+/// The process has two kinds of pool: the pages' pool (users, carts, login
+/// failures, pruning, migrations) and the session store's (sessions and
+/// the health check), one per worker thread (see `actix_session_postgres::pool`). Each gets half of
+/// the budget: every page with a session runs one or two session statements,
+/// and the pages that read the database (the cart, sign-in, the account) run
+/// about as many of their own, all short (the statement timeout bounds
+/// them), so neither kind should be able to starve the other. The session
+/// half is split evenly between the workers, rounded down, at least one
+/// connection each; with fewer connections than workers, workers share
+/// pools (correct, only without the benefit of a pool per thread). What
+/// rounding leaves over goes to the pages' pool, which always gets at least
+/// half.
+///
+/// A limit, not a reservation: both kinds open connections only when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The most connections of the pages' pool.
+    pub pages: u32,
+    /// How many session pools there are (one per worker while the budget allows).
+    pub session_pools: usize,
+    /// The most connections of each session pool.
+    pub per_session_pool: usize,
+}
+
+impl ConnectionBudget {
+    /// Splits `max_connections` (at least 2: settings refuse less) for `workers` worker threads.
+    pub fn split(max_connections: u32, workers: usize) -> Self {
+        let max_connections = max_connections.max(2) as usize;
+        let session_share = max_connections / 2;
+        let session_pools = workers.clamp(1, session_share);
+        let per_session_pool = session_share / session_pools;
+        let pages = max_connections - session_pools * per_session_pool;
+        Self {
+            pages: u32::try_from(pages).unwrap_or(u32::MAX),
+            session_pools,
+            per_session_pool,
+        }
+    }
+
+    /// The most connections of all pools together.
+    pub fn total(&self) -> usize {
+        self.pages as usize + self.session_pools * self.per_session_pool
+    }
+}
+
 /// The key that encrypts session cookies, derived from `SESSION_SECRET`.
 ///
 /// Without a secret (development only) one is generated once and kept in
@@ -279,4 +359,39 @@ fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
         path.display()
     );
     Ok(Key::derive_from(secret.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectionBudget;
+
+    #[test]
+    fn the_pools_together_never_exceed_the_budget() {
+        for max in 2..=64 {
+            for workers in 1..=16 {
+                let budget = ConnectionBudget::split(max, workers);
+                assert!(
+                    budget.total() <= max as usize,
+                    "{max} for {workers}: {budget:?}"
+                );
+                assert!(budget.pages >= max / 2, "{max} for {workers}: {budget:?}");
+                assert!(budget.session_pools >= 1 && budget.per_session_pool >= 1);
+                assert!(budget.session_pools <= workers);
+            }
+        }
+        let default = ConnectionBudget::split(16, 2);
+        assert_eq!(
+            (
+                default.pages,
+                default.session_pools,
+                default.per_session_pool
+            ),
+            (8, 2, 4)
+        );
+        let small = ConnectionBudget::split(2, 2);
+        assert_eq!(
+            (small.pages, small.session_pools, small.per_session_pool),
+            (1, 1, 1)
+        );
+    }
 }

@@ -31,7 +31,7 @@ use sqlx::PgPool;
 
 use super::{credentials::Username, device::DeviceId};
 pub use crate::config::AddressLimit;
-use crate::error::AppError;
+use crate::{error::AppError, trusted_proxies::TrustedProxies};
 
 /// Failed logins for one username, from any client, after which its untrusted
 /// clients are locked out.
@@ -134,11 +134,19 @@ impl KeyExtractor for ClientAddress {
     type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
 
     fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        // The TCP peer address. Behind a reverse proxy this is the proxy's, and a
-        // trusted `X-Forwarded-For` would have to be read instead.
-        req.peer_addr().map(|addr| addr.ip()).ok_or_else(|| {
+        // The TCP peer, or behind a trusted reverse proxy the client it names
+        // in `X-Forwarded-For` (the rule is in trusted_proxies.rs).
+        let peer = req.peer_addr().map(|addr| addr.ip()).ok_or_else(|| {
             SimpleKeyExtractionError::new("Could not identify the client address.")
                 .set_status_code(actix_web::http::StatusCode::BAD_REQUEST)
+        })?;
+        Ok(match req.app_data::<TrustedProxies>() {
+            Some(trusted) => trusted.client_address(
+                peer,
+                req.headers()
+                    .get_all(actix_web::http::header::X_FORWARDED_FOR),
+            ),
+            None => peer,
         })
     }
 

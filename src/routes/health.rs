@@ -10,7 +10,7 @@ use actix_session_postgres::SessionPool;
 /// A simple query: one round trip, nothing prepared.
 const STORE_CHECK: &str = "
     SELECT id, key_hash, state, created_at, last_seen_at, expires_at, absolute_expires_at,
-           touch_session(id, interval '0')
+           touch_session(key_hash, interval '0')
     FROM sessions
     WHERE false";
 

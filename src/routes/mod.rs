@@ -30,10 +30,20 @@ use crate::{
     error::AppError,
 };
 
+/// The per-address limiters of the two routes that hash passwords for
+/// anyone: each route counts an address's attempts in a bucket of its own.
+#[derive(Clone)]
+pub struct AddressLimits {
+    /// `POST /login`.
+    pub login: AddressLimiter,
+    /// `POST /register`.
+    pub register: AddressLimiter,
+}
+
 /// The routes that use the session (everything but static files and `/healthz`).
 ///
-/// `address_limit` is shared by all workers, so it is built once and passed in.
-pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimiter) {
+/// `address_limits` are shared by all workers, so they are built once and passed in.
+pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimits) {
     cfg.service(Endpoint::at("/").get(home::counter))
         .service(Endpoint::at("/visits").get(home::visits))
         .service(Endpoint::at("/session").get(inspector::show))
@@ -41,14 +51,14 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimit
             Endpoint::at("/register").get(register::form).post_route(
                 web::post()
                     .to(register::submit)
-                    .wrap(Governor::new(address_limit)),
+                    .wrap(Governor::new(&address_limits.register)),
             ),
         )
         .service(
             Endpoint::at("/login").get(login::form).post_route(
                 web::post()
                     .to(login::submit)
-                    .wrap(Governor::new(address_limit)),
+                    .wrap(Governor::new(&address_limits.login)),
             ),
         )
         .service(Endpoint::at("/logout").post(login::logout))
@@ -63,13 +73,13 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limit: &AddressLimit
                 .service(Endpoint::at("").get(account::show))
                 .service(
                     // The current password is a password guess like a login's:
-                    // the same per-address limit.
+                    // it counts in the address's login bucket.
                     Endpoint::at("/password")
                         .get(account::password_form)
                         .post_route(
                             web::post()
                                 .to(account::change_password)
-                                .wrap(Governor::new(address_limit)),
+                                .wrap(Governor::new(&address_limits.login)),
                         ),
                 )
                 .service(Endpoint::at("/sessions/revoke").post(account::revoke)),

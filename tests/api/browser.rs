@@ -29,9 +29,9 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app};
 
 /// How long any one wait (for chromedriver, an element, a page) may take.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// How long Chromium may take to start (slow on a busy machine).
-const BROWSER_START: Duration = Duration::from_secs(60);
+pub(crate) const BROWSER_START: Duration = Duration::from_secs(60);
 /// How long the whole walk through the app may take.
 const WALK: Duration = Duration::from_secs(120);
 /// The desktop window and the phone-sized one.
@@ -224,13 +224,13 @@ async fn walk(client: &Client, app: &TestApp) {
 }
 
 /// The browser on one app: short, bounded steps.
-struct Page<'a> {
-    client: &'a Client,
-    base: &'a str,
+pub(crate) struct Page<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) base: &'a str,
 }
 
 impl Page<'_> {
-    async fn open(&self, path: &str) {
+    pub(crate) async fn open(&self, path: &str) {
         let url = format!("{}{path}", self.base);
         self.client
             .goto(&url)
@@ -239,7 +239,7 @@ impl Page<'_> {
     }
 
     /// Waits (up to [`WAIT`]) for an element to be there.
-    async fn wait_for(&self, locator: Locator<'_>) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, locator: Locator<'_>) -> fantoccini::elements::Element {
         let described = format!("{locator:?}");
         match self.client.wait().at_most(WAIT).for_element(locator).await {
             Ok(element) => element,
@@ -247,7 +247,7 @@ impl Page<'_> {
         }
     }
 
-    async fn click(&self, locator: Locator<'_>) {
+    pub(crate) async fn click(&self, locator: Locator<'_>) {
         let described = format!("{locator:?}");
         let element = self.wait_for(locator).await;
         element
@@ -257,7 +257,7 @@ impl Page<'_> {
     }
 
     /// Replaces the value of the input `css` with `value`, as typed.
-    async fn fill(&self, css: &str, value: &str) {
+    pub(crate) async fn fill(&self, css: &str, value: &str) {
         let input = self.wait_for(Locator::Css(css)).await;
         input.clear().await.expect("the input clears");
         input.send_keys(value).await.expect("typing into the input");
@@ -268,7 +268,7 @@ impl Page<'_> {
         );
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let element = self.wait_for(Locator::Css(css)).await;
         element
             .text()
@@ -278,7 +278,7 @@ impl Page<'_> {
             .to_string()
     }
 
-    async fn attr(&self, css: &str, name: &str) -> String {
+    pub(crate) async fn attr(&self, css: &str, name: &str) -> String {
         let element = self.wait_for(Locator::Css(css)).await;
         element
             .attr(name)
@@ -288,7 +288,7 @@ impl Page<'_> {
     }
 
     /// The current URL, for messages.
-    async fn here(&self) -> String {
+    pub(crate) async fn here(&self) -> String {
         match self.client.current_url().await {
             Ok(url) => url.to_string(),
             Err(e) => format!("(unknown page: {e})"),
@@ -296,7 +296,7 @@ impl Page<'_> {
     }
 
     /// Waits until the browser shows `path` (after a click that navigates).
-    async fn wait_for_path(&self, path: &str) {
+    pub(crate) async fn wait_for_path(&self, path: &str) {
         poll(&format!("the page {path}"), || async {
             Ok(self.client.current_url().await?.path() == path)
         })
@@ -305,7 +305,7 @@ impl Page<'_> {
     }
 
     /// Waits until exactly `n` elements match `css`.
-    async fn wait_for_count(&self, css: &str, n: usize) {
+    pub(crate) async fn wait_for_count(&self, css: &str, n: usize) {
         poll(&format!("{n} of {css}"), || async {
             Ok(self.client.find_all(Locator::Css(css)).await?.len() == n)
         })
@@ -313,7 +313,7 @@ impl Page<'_> {
     }
 
     /// The products on the cart page: (id, price in cents), in page order.
-    async fn products(&self) -> Vec<(String, i64)> {
+    pub(crate) async fn products(&self) -> Vec<(String, i64)> {
         let mut products = Vec::new();
         for li in self.all("li.product").await {
             let id = li.attr("data-product-id").await.expect("an attribute");
@@ -327,7 +327,7 @@ impl Page<'_> {
     }
 
     /// The cart's lines: (product id, quantity).
-    async fn cart_lines(&self) -> Vec<(String, i64)> {
+    pub(crate) async fn cart_lines(&self) -> Vec<(String, i64)> {
         let mut lines = Vec::new();
         for tr in self.all("tr.cart-line").await {
             let id = tr.attr("data-product-id").await.expect("an attribute");
@@ -340,14 +340,14 @@ impl Page<'_> {
         lines
     }
 
-    async fn all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
+    pub(crate) async fn all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
         self.client
             .find_all(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("finding {css}: {e}"))
     }
 
-    async fn resize(&self, (width, height): (u32, u32)) {
+    pub(crate) async fn resize(&self, (width, height): (u32, u32)) {
         self.client
             .set_window_size(width, height)
             .await
@@ -364,7 +364,7 @@ impl Page<'_> {
 
     /// Saves a screenshot for the README, unless one is there already and
     /// `UPDATE_SCREENSHOTS=1` is not set.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let path = screenshots_dir().join(name);
         let update = std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
         if path.exists() && !update {
@@ -409,7 +409,7 @@ fn screenshots_dir() -> PathBuf {
 }
 
 /// `CHROMEDRIVER`, else `chromedriver` on the `PATH`, else Debian's path.
-fn find_chromedriver() -> Option<PathBuf> {
+pub(crate) fn find_chromedriver() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMEDRIVER") {
         let path = PathBuf::from(path);
         return path.is_file().then_some(path);
@@ -427,7 +427,7 @@ fn find_chromedriver() -> Option<PathBuf> {
 
 /// Headless Chromium in a fresh profile, with nothing that goes online
 /// (on an offline machine, background networking gets connections refused).
-fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
+pub(crate) fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
     let mut options = json!({
         "args": [
             "--headless=new",
@@ -456,15 +456,15 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
 
 /// A chromedriver child process on a free port; dropping it kills its whole
 /// process group (chromedriver and any Chromium it started).
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// Chromium's profile and chromedriver's log.
-    profile: tempfile::TempDir,
+    pub(crate) profile: tempfile::TempDir,
 }
 
 impl Chromedriver {
-    async fn start(path: &Path) -> Chromedriver {
+    pub(crate) async fn start(path: &Path) -> Chromedriver {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -513,7 +513,7 @@ impl Chromedriver {
         status["value"]["ready"] == json!(true)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.profile.path().join("chromedriver.log")).unwrap_or_default()
     }
 }

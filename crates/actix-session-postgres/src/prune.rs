@@ -78,10 +78,12 @@ pub async fn prune_expired(pool: &PgPool) -> Result<PruneOutcome, sqlx::Error> {
         }
         // `FOR UPDATE SKIP LOCKED` steps around rows a request is updating right
         // now; they will be picked up in a later round if they are still expired.
+        // Rows are named by `key_hash`, as everywhere in the store (its unique
+        // index makes that as quick as `id`).
         let deleted = sqlx::query(
             "DELETE FROM sessions
-             WHERE id IN (
-                 SELECT id FROM sessions
+             WHERE key_hash IN (
+                 SELECT key_hash FROM sessions
                  WHERE expires_at <= now()
                  LIMIT $1
                  FOR UPDATE SKIP LOCKED

@@ -31,7 +31,7 @@ pub fn migrator() -> Migrator {
 }
 
 /// The store's migrations, for an app that wants one migrator for everything:
-/// merge them with its own (their versions are 1 and 4, so number yours apart,
+/// merge them with its own (their versions are 1, 4 and 6, so number yours apart,
 /// or use [`migrator`] instead).
 ///
 /// Columns an app derives from the session data belong in the app's own

@@ -125,7 +125,8 @@ impl SessionStore for PgSessionStore {
         //   behind `now() + inactivity` (see `ExpiryPolicy::touch_interval`;
         //   never true once the expiry sits at the absolute limit) it calls
         //   `touch_session` (a function of the store's schema), which pushes
-        //   the expiry forward, never past the absolute limit. For every other
+        //   the expiry forward, never past the absolute limit (finding the row
+        //   by `key_hash`, like every statement here). For every other
         //   row the CASE calls nothing, so an ordinary read is a plain, cheap
         //   SELECT. (A data-modifying CTE would do the same in one statement,
         //   but PostgreSQL then runs every read through its UPDATE machinery,
@@ -134,7 +135,7 @@ impl SessionStore for PgSessionStore {
             SELECT state::text,
                    CASE WHEN expires_at < least(now() + $2::interval - $3::interval,
                                                 absolute_expires_at)
-                        THEN touch_session(id, $2::interval)
+                        THEN touch_session(key_hash, $2::interval)
                    END
             FROM sessions
             WHERE key_hash = $1 AND expires_at > now()";

@@ -1,0 +1,144 @@
+//! This process as one of several instances behind a reverse proxy: its name
+//! on every response, and a clean exit when it is told to stop.
+//!
+//! **The name.** With `INSTANCE_NAME` set, every response carries
+//! `X-Instance: <name>`, so a person (or a test) can see which instance
+//! answered a request that went through the proxy.
+//!
+//! **The drain.** A proxy keeps idle HTTP/1.1 connections to each instance
+//! and sends the next request down whichever it picks. When this process is
+//! told to stop (SIGTERM or Ctrl-C), actix-web stops accepting connections at
+//! once, a refused connection makes nginx try another instance, and every
+//! request already received runs to the end. But the connections the proxy
+//! already holds would stay open, and take new requests, until the shutdown
+//! timeout cut them, possibly in the middle of a request the proxy may not
+//! retry (a POST it has already sent). So from the signal on, every response
+//! says `Connection: close`: each kept-alive connection carries at most one
+//! more request, then closes, and the proxy opens its next one to an instance
+//! that is still running. Idle connections are closed by the proxy itself
+//! before the app's keep-alive timeout (see `deploy/session-demo.nginx.conf`).
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::{
+        ConnectionType, StatusCode,
+        header::{HeaderName, HeaderValue},
+    },
+    middleware::Next,
+};
+
+/// The response header naming the instance.
+pub const INSTANCE_HEADER: HeaderName = HeaderName::from_static("x-instance");
+
+/// Whether this process is stopping; shared by the signal task and the middleware.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// True once a stop signal has arrived.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Waits for SIGTERM or SIGINT (Ctrl-C), then marks the process as
+    /// draining. Handed to actix-web as its shutdown signal, which replaces its
+    /// own signal handling: both signals start a graceful shutdown.
+    pub async fn on_stop_signal(self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut terminate), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            log::error!("cannot listen for stop signals; stop the process with SIGKILL");
+            return std::future::pending().await;
+        };
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        self.0.store(true, Ordering::Relaxed);
+        log::info!("{name} received: finishing requests in flight, closing kept-alive connections");
+    }
+}
+
+/// The instance's name as a header value, if `INSTANCE_NAME` is set
+/// (settings allow only characters that are valid in a header).
+pub fn header_value(name: Option<&str>) -> Option<HeaderValue> {
+    name.and_then(|name| HeaderValue::from_str(name).ok())
+}
+
+/// Adds `X-Instance` (when named) and, while draining, `Connection: close`
+/// to every response, error pages included.
+pub async fn instance_headers(
+    name: Option<HeaderValue>,
+    draining: Draining,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    match next.call(req).await {
+        Ok(mut response) => {
+            mark(response.response_mut(), name, &draining);
+            Ok(response)
+        }
+        // An error becomes its response later, up the stack: wrap it so that
+        // response gets the same treatment.
+        Err(error) => Err(Marked {
+            error,
+            name,
+            draining,
+        }
+        .into()),
+    }
+}
+
+fn mark<B>(response: &mut HttpResponse<B>, name: Option<HeaderValue>, draining: &Draining) {
+    if let Some(name) = name {
+        response.headers_mut().insert(INSTANCE_HEADER, name);
+    }
+    if draining.is_draining() {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+}
+
+/// An error whose response gets marked too.
+struct Marked {
+    error: actix_web::Error,
+    name: Option<HeaderValue>,
+    draining: Draining,
+}
+
+impl fmt::Debug for Marked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.error, f)
+    }
+}
+
+impl fmt::Display for Marked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for Marked {
+    fn status_code(&self) -> StatusCode {
+        self.error.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.error.error_response();
+        mark(&mut response, self.name.clone(), &self.draining);
+        response
+    }
+}

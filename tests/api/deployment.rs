@@ -1,0 +1,984 @@
+//! The production deployment, end to end: Debian's nginx with the site in
+//! `deploy/` terminating TLS in front of three instances of the real binary,
+//! each started with `deploy/production.env` (`APP_ENV=production`), all on
+//! one PostgreSQL.
+//!
+//! Through nginx over HTTPS: a real browser walks the app; one browser's
+//! requests land on every instance with its session intact; an instance
+//! stopped with SIGTERM, and then a rolling restart of all three under load,
+//! fail no request and lose no update; the per-address limiter tells clients
+//! behind nginx apart and ignores a forged `X-Forwarded-For`.
+//!
+//! Needs `nginx` and `openssl` (Debian's packages). Without nginx the tests
+//! say they were skipped and pass, unless `CI_REQUIRE_NGINX` is set (CI sets
+//! it), then they fail. The browser walk also needs chromedriver (see
+//! browser.rs). Every request is bounded in time; only loopback is used.
+//! The figures of each run are printed (`-- --nocapture` shows them).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, Ipv4Addr, TcpListener},
+    panic::AssertUnwindSafe,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use fantoccini::{ClientBuilder, Locator};
+use futures_util::{FutureExt, future::join_all};
+use hyper_util::client::legacy::connect::HttpConnector;
+use reqwest::{Response, StatusCode, redirect::Policy};
+use serde_json::json;
+use session_demo::random::random_hex;
+
+use crate::{
+    browser::{self, BROWSER_START, Chromedriver, Page, WAIT},
+    helpers::{
+        RunningBinary, attribute_values, cart_lines, csrf_token, fresh_database_url, location,
+        spawn_app, spawn_app_with, start_binary,
+    },
+};
+
+/// No request of these tests may take longer than this: a hang is a failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+// ---------------------------------------------------------------------------
+// Without nginx: the instance name.
+
+#[tokio::test]
+async fn the_instance_name_is_sent_on_every_response_only_when_configured() {
+    let named = spawn_app_with(|s| s.instance_name = Some("web-7".into())).await;
+    for path in ["/", "/healthz", "/static/style.css", "/no-such-page"] {
+        let response = named.get(path).await;
+        assert_eq!(response.headers()["x-instance"], "web-7", "{path}");
+    }
+    let token = named.csrf_from("/cart").await;
+    let response = named.post("/cart/add", &[("csrf_token", &token)]).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.headers()["x-instance"],
+        "web-7",
+        "an error page too"
+    );
+
+    let unnamed = spawn_app().await;
+    assert!(unnamed.get("/").await.headers().get("x-instance").is_none());
+}
+
+// ---------------------------------------------------------------------------
+// Through nginx.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_walks_the_https_deployment_and_one_session_spans_every_instance() {
+    let Some(cluster) = Cluster::start("walk").await else {
+        return;
+    };
+
+    // (1) A real browser: register, log out, log in, count, shop, account.
+    match browser::find_chromedriver() {
+        Some(chromedriver) => browser_walk(&cluster, &chromedriver).await,
+        None if std::env::var_os("CI_REQUIRE_BROWSER").is_some() => {
+            panic!("CI_REQUIRE_BROWSER is set but no chromedriver was found")
+        }
+        None => println!("deployment browser walk skipped: chromedriver not found"),
+    }
+
+    // (2) One browser's requests go round the instances; its session follows.
+    let visitor = cluster.visitor(None);
+    let mut served_by = BTreeMap::<String, u32>::new();
+    for n in 1..=9 {
+        let response = visitor.get("/").await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response
+                .headers()
+                .get_all("strict-transport-security")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["max-age=63072000; includeSubDomains"],
+            "exactly one HSTS header"
+        );
+        if n == 1 {
+            let cookie = response.headers()["set-cookie"].to_str().expect("text");
+            assert!(cookie.starts_with("__Host-session="), "{cookie}");
+            for attribute in ["; Secure", "; HttpOnly", "; Path=/", "; SameSite=Lax"] {
+                assert!(cookie.contains(attribute), "{cookie}");
+            }
+        }
+        *served_by.entry(instance_of(&response)).or_default() += 1;
+        let page = response.text().await.expect("a body");
+        let expected = if n == 1 {
+            "Welcome to this page for the first time!".to_owned()
+        } else {
+            format!("You have visited this page {n} times.")
+        };
+        assert!(page.contains(&expected), "visit {n}: {page}");
+    }
+    println!("deployment: one browser's 9 visits were served by {served_by:?}");
+    assert_eq!(served_by.len(), 3, "every instance served the browser");
+
+    // Plain HTTP is sent to HTTPS.
+    let response = plain_client()
+        .get(format!("{}/cart?x=1", cluster.http_origin))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(location(&response), format!("{}/cart?x=1", cluster.origin));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_and_restarted_instances_fail_no_request_and_lose_no_update() {
+    let Some(mut cluster) = Cluster::start("restarts").await else {
+        return;
+    };
+
+    // (3) SIGTERM to one instance in the middle of one browser's sequence.
+    let visitor = cluster.visitor(None);
+    let token = csrf_token(&visitor.page("/cart").await);
+    let product = first_product(&visitor.page("/cart").await);
+    let mut tally = Tally::default();
+    let mut served_after_exit = BTreeSet::new();
+    let mut stopped_at = None;
+    for step in 0..150 {
+        if step == 40 {
+            cluster.instances[1].signal_stop();
+            stopped_at = Some(Instant::now());
+        }
+        let exited = cluster.instances[1].has_exited();
+        let served = match step % 3 {
+            0 | 1 => tally.visit(&visitor).await,
+            _ => tally.add_to_cart(&visitor, &token, product).await,
+        };
+        if exited && let Some(instance) = served {
+            served_after_exit.insert(instance);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = cluster.instances[1].wait_stopped().await;
+    assert!(status.success(), "the stopped instance exited {status}");
+    let lost = tally.lost_updates(&visitor, product).await;
+    println!(
+        "deployment step 3: {} requests, SIGTERM to instance-2 after 40 ({:.1?} before the end), \
+         {} failed, {lost} lost updates; served after it exited by {served_after_exit:?}",
+        tally.requests,
+        stopped_at.map(|t| t.elapsed()).unwrap_or_default(),
+        tally.failures.len(),
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "failed requests: {:#?}",
+        tally.failures
+    );
+    assert_eq!(lost, 0, "lost updates");
+    assert!(
+        !served_after_exit.contains("instance-2"),
+        "nothing is served by a stopped instance"
+    );
+    cluster.instances[1].start();
+    cluster.instances[1].wait_healthy().await;
+
+    // (4) A rolling restart of all three while clients load nginx throughout.
+    const COUNTERS: usize = 8;
+    const SHOPPERS: usize = 2;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..COUNTERS + SHOPPERS)
+        .map(|i| {
+            let visitor = cluster.visitor(None);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let shopper = i >= COUNTERS;
+                let token = csrf_token(&visitor.page("/cart").await);
+                let product = first_product(&visitor.page("/cart").await);
+                while !stop.load(Ordering::SeqCst) {
+                    if shopper && tally.added < 90 {
+                        tally.add_to_cart(&visitor, &token, product).await;
+                    } else {
+                        tally.visit(&visitor).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let lost = tally.lost_updates(&visitor, product).await;
+                (tally, lost)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rolling = Instant::now();
+    for instance in &mut cluster.instances {
+        instance.signal_stop();
+        let status = instance.wait_stopped().await;
+        assert!(status.success(), "{} exited {status}", instance.name);
+        instance.start();
+        instance.wait_healthy().await;
+        // nginx's fail_timeout: the instance is back in rotation.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    let rolling = rolling.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let mut requests = 0;
+    let mut failures = Vec::new();
+    let mut lost = 0;
+    let mut served_by = BTreeMap::<String, u64>::new();
+    for task in join_all(load).await {
+        let (tally, lost_by_one) = task.expect("a load task");
+        requests += tally.requests;
+        failures.extend(tally.failures);
+        lost += lost_by_one;
+        for (instance, n) in tally.served_by {
+            *served_by.entry(instance).or_default() += n;
+        }
+    }
+    println!(
+        "deployment step 4: rolling restart of 3 instances in {rolling:.1?} under \
+         {COUNTERS} counting and {SHOPPERS} shopping clients: {requests} requests, {} failed, \
+         {lost} lost updates; served by {served_by:?}",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "failed requests: {failures:#?}");
+    assert_eq!(lost, 0, "lost updates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_limit_tells_clients_behind_nginx_apart_and_ignores_a_forged_header() {
+    let Some(cluster) = Cluster::start("limits").await else {
+        return;
+    };
+    let first = cluster.visitor(Some(Ipv4Addr::new(127, 0, 0, 2).into()));
+    let second = cluster.visitor(Some(Ipv4Addr::new(127, 0, 0, 3).into()));
+
+    // 127.0.0.2 uses up its burst on every instance (sign-in attempts
+    // without a CSRF token: counted by the limiter, then refused with 403).
+    let mut let_through = 0;
+    let mut limited_in_a_row = 0;
+    for _ in 0..100 {
+        match first.attempt_login(None).await {
+            StatusCode::TOO_MANY_REQUESTS => limited_in_a_row += 1,
+            StatusCode::FORBIDDEN => {
+                let_through += 1;
+                limited_in_a_row = 0;
+            }
+            other => panic!("unexpected {other}"),
+        }
+        if limited_in_a_row == 3 {
+            break;
+        }
+    }
+    assert_eq!(limited_in_a_row, 3, "127.0.0.2 was never limited");
+
+    // A header of its own making does not get it a fresh bucket...
+    for _ in 0..3 {
+        assert_eq!(
+            first.attempt_login(Some("203.0.113.7")).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    // ...the other client is not limited...
+    for _ in 0..3 {
+        assert_eq!(second.attempt_login(None).await, StatusCode::FORBIDDEN);
+    }
+    // ...and cannot be made to look like the first one either.
+    for _ in 0..3 {
+        assert_eq!(
+            second.attempt_login(Some("127.0.0.2")).await,
+            StatusCode::FORBIDDEN
+        );
+    }
+    println!(
+        "deployment step 5: 127.0.0.2 was let through {let_through} times (3 instances), \
+         then limited, forged header or not; 127.0.0.3 was not limited, forged header or not"
+    );
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let Ok(output) = Command::new("systemd-analyze").arg("--version").output() else {
+        println!("systemd unit check skipped: systemd-analyze not found");
+        return;
+    };
+    assert!(output.status.success());
+    // The unit as installed, pointed at this build instead of /opt/session-demo.
+    let folder = Folder::new("systemd");
+    let unit = std::fs::read_to_string(repo().join("deploy/session-demo@.service"))
+        .expect("the unit")
+        .replace(
+            "/opt/session-demo/target/release/session-demo",
+            env!("CARGO_BIN_EXE_session-demo"),
+        )
+        .replace("/opt/session-demo", &repo().display().to_string());
+    std::fs::write(folder.0.join("session-demo@8081.service"), unit).expect("written");
+    let output = Command::new("systemd-analyze")
+        .args(["verify", "./session-demo@8081.service"])
+        .current_dir(&folder.0)
+        .output()
+        .expect("systemd-analyze runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && said.trim().is_empty(), "{said}");
+}
+
+// ---------------------------------------------------------------------------
+// The browser walk.
+
+async fn browser_walk(cluster: &Cluster, chromedriver: &Path) {
+    let driver = Chromedriver::start(chromedriver).await;
+    let mut capabilities = browser::capabilities(driver.profile.path());
+    // The local certificate authority is not one Chromium knows.
+    capabilities.insert("acceptInsecureCerts".into(), json!(true));
+    let mut builder = ClientBuilder::new(HttpConnector::new());
+    builder.capabilities(capabilities);
+    let client = match tokio::time::timeout(BROWSER_START, builder.connect(&driver.url)).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => panic!("chromedriver did not start Chromium: {e}\n{}", driver.log()),
+        Err(_) => panic!("Chromium did not start within {BROWSER_START:?}"),
+    };
+    let page = Page {
+        client: &client,
+        base: &cluster.origin,
+    };
+    let walk = async {
+        page.open("/").await;
+        page.open("/").await;
+        assert_eq!(
+            page.text("p.counter").await,
+            "You have visited this page 2 times."
+        );
+
+        let username = format!("deploy_{}", random_hex::<4>().expect("randomness"));
+        let password = "behind nginx over https";
+        page.open("/register").await;
+        page.fill("#username", &username).await;
+        page.fill("#password", password).await;
+        page.fill("#password_confirm", password).await;
+        page.click(Locator::XPath(
+            "//main//button[normalize-space(.)='Create account']",
+        ))
+        .await;
+        page.wait_for_path("/account").await;
+        assert_eq!(
+            page.text("#you-heading").await,
+            format!("Signed in as {username}")
+        );
+        let cookie = client
+            .get_named_cookie("__Host-session")
+            .await
+            .expect("the browser keeps the __Host-session cookie");
+        assert_eq!(cookie.secure(), Some(true), "Secure");
+        assert_eq!(cookie.http_only(), Some(true), "HttpOnly");
+
+        page.click(Locator::XPath(
+            "//nav//button[normalize-space(.)='Log out']",
+        ))
+        .await;
+        page.wait_for(Locator::XPath("//nav//a[normalize-space(.)='Log in']"))
+            .await;
+        page.open("/login").await;
+        page.fill("#username", &username).await;
+        page.fill("#password", password).await;
+        page.click(Locator::XPath(
+            "//main//button[normalize-space(.)='Log in']",
+        ))
+        .await;
+        page.wait_for_path("/account").await;
+
+        page.open("/cart").await;
+        let products = page.products().await;
+        let (id, price) = &products[0];
+        let product = format!("li.product[data-product-id='{id}']");
+        page.fill(&format!("{product} input[name='quantity']"), "3")
+            .await;
+        page.click(Locator::Css(&format!("{product} button[type='submit']")))
+            .await;
+        page.wait_for_count("tr.cart-line", 1).await;
+        assert_eq!(page.cart_lines().await, [(id.clone(), 3)]);
+        assert_eq!(
+            page.attr("[data-total-cents]", "data-total-cents").await,
+            (price * 3).to_string()
+        );
+
+        page.open("/account").await;
+        assert_eq!(page.text("h1").await, "Your account");
+        assert_eq!(page.attr("[data-cart-count]", "data-cart-count").await, "3");
+    };
+    let walked = tokio::time::timeout(
+        Duration::from_secs(120),
+        AssertUnwindSafe(walk).catch_unwind(),
+    )
+    .await;
+    let _ = tokio::time::timeout(WAIT, client.close()).await;
+    drop(driver);
+    match walked {
+        Err(_) => panic!("the browser walk took longer than 120 s"),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Ok(Ok(())) => println!("deployment step 1: a real browser walked the app over HTTPS"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The parts: a folder, a certificate, nginx, the instances.
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch folder under `target/` (nginx's workers, running as `nobody`
+/// when the tests run as root, must be able to enter it), removed on drop.
+struct Folder(PathBuf);
+
+impl Folder {
+    fn new(name: &str) -> Self {
+        let path = repo().join("target").join(format!(
+            "deployment-{name}-{}-{}",
+            std::process::id(),
+            random_hex::<4>().expect("randomness")
+        ));
+        std::fs::create_dir_all(&path).expect("a scratch folder");
+        Self(path)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `name` on the `PATH`, or in /usr/sbin (where Debian puts nginx).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Runs a command, panicking with its output if it fails.
+fn run(command: &mut Command) {
+    let output = command.output().expect("the command starts");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A local certificate authority and a certificate for 127.0.0.1 signed by
+/// it, made by openssl in `dir` (as scripts/cluster.sh does); returns the
+/// authority's certificate (PEM).
+fn make_certificate(openssl: &Path, dir: &Path) -> Vec<u8> {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(Command::new(openssl)
+        .current_dir(dir)
+        .args(["req", "-x509", "-days", "2"])
+        .args(ec)
+        .args([
+            "-subj",
+            "/CN=session-demo test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]));
+    run(Command::new(openssl)
+        .current_dir(dir)
+        .arg("req")
+        .args(ec)
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]));
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("written");
+    run(Command::new(openssl).current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]));
+    std::fs::read(dir.join("ca.crt")).expect("the authority's certificate")
+}
+
+/// Renders `deploy/<file>` with `values` for its `@@NAME@@` placeholders,
+/// asserting none is left outside comments.
+fn render(file: &str, values: &[(&str, String)]) -> String {
+    let mut text = std::fs::read_to_string(repo().join("deploy").join(file)).expect(file);
+    for (name, value) in values {
+        text = text.replace(&format!("@@{name}@@"), value);
+    }
+    let left: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#') && line.contains("@@"))
+        .collect();
+    assert!(left.is_empty(), "{file}: placeholders left: {left:?}");
+    text
+}
+
+/// nginx in the foreground, its prefix in a scratch folder; stopped on drop.
+struct Nginx {
+    child: Child,
+}
+
+impl Nginx {
+    fn start(
+        nginx: &Path,
+        prefix: &Path,
+        https_port: u16,
+        http_port: u16,
+        upstreams: &[u16],
+    ) -> Self {
+        let origin = format!("https://127.0.0.1:{https_port}");
+        let mut site = vec![
+            ("SERVER_NAME", "127.0.0.1 localhost".to_owned()),
+            ("HTTPS_LISTEN", format!("127.0.0.1:{https_port}")),
+            ("HTTP_LISTEN", format!("127.0.0.1:{http_port}")),
+            ("PUBLIC_ORIGIN", origin),
+            (
+                "TLS_CERTIFICATE",
+                prefix.join("server.crt").display().to_string(),
+            ),
+            (
+                "TLS_CERTIFICATE_KEY",
+                prefix.join("server.key").display().to_string(),
+            ),
+            ("LOG_DIR", prefix.join("logs").display().to_string()),
+        ];
+        let names = ["INSTANCE_1", "INSTANCE_2", "INSTANCE_3"];
+        for (name, port) in names.into_iter().zip(upstreams) {
+            site.push((name, format!("127.0.0.1:{port}")));
+        }
+        let prefix_value = [("PREFIX", prefix.display().to_string())];
+        for dir in ["logs", "temp"] {
+            std::fs::create_dir_all(prefix.join(dir)).expect("a folder");
+        }
+        std::fs::write(
+            prefix.join("nginx.conf"),
+            render("nginx-local.conf", &prefix_value),
+        )
+        .expect("written");
+        std::fs::write(
+            prefix.join("session-demo.conf"),
+            render("session-demo.nginx.conf", &site),
+        )
+        .expect("written");
+        let command = |extra: &[&str]| {
+            let mut command = Command::new(nginx);
+            command
+                .arg("-p")
+                .arg(prefix)
+                .arg("-c")
+                .arg(prefix.join("nginx.conf"))
+                .arg("-e")
+                .arg(prefix.join("logs/error.log"))
+                .args(extra);
+            command
+        };
+        run(&mut command(&["-t", "-q"]));
+        let child = command(&["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        Self { child }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: nginx's fast shutdown; its workers exit with the master.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One app instance: the real binary on a fixed port, restartable.
+struct Instance {
+    name: String,
+    port: u16,
+    vars: Vec<(String, String)>,
+    binary: Option<RunningBinary>,
+}
+
+impl Instance {
+    fn start(&mut self) {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        self.binary = Some(start_binary(&vars));
+    }
+
+    fn binary(&mut self) -> &mut RunningBinary {
+        self.binary.as_mut().expect("started")
+    }
+
+    /// Sends SIGTERM, without waiting.
+    fn signal_stop(&mut self) {
+        self.binary().signal("-TERM");
+    }
+
+    fn has_exited(&mut self) -> bool {
+        self.binary().exit_status().is_some()
+    }
+
+    /// Waits for the exit after [`Instance::signal_stop`].
+    async fn wait_stopped(&mut self) -> std::process::ExitStatus {
+        let name = self.name.clone();
+        let status = self
+            .binary()
+            .wait_exit(Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("{name} did not exit within 30 s of SIGTERM"));
+        self.binary = None;
+        status
+    }
+
+    async fn wait_healthy(&self) {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = plain_client().get(&url).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} is not healthy", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The settings of `deploy/production.env`, with the two values it leaves to
+/// the operator filled in.
+fn production_env(database_url: &str, secret: &str) -> Vec<(String, String)> {
+    let template =
+        std::fs::read_to_string(repo().join("deploy/production.env")).expect("the template");
+    let mut vars: Vec<(String, String)> = template
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (name, value) = line.split_once('=').expect("NAME=value");
+            (name.to_owned(), value.to_owned())
+        })
+        .collect();
+    for (name, value) in [("DATABASE_URL", database_url), ("SESSION_SECRET", secret)] {
+        let slot = vars
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("the template has {name}"));
+        assert!(
+            slot.1.is_empty(),
+            "the template leaves {name} to the operator"
+        );
+        slot.1 = value.to_owned();
+    }
+    let value = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(value("APP_ENV"), Some("production"));
+    assert_eq!(
+        value("TRUSTED_PROXIES"),
+        Some("127.0.0.1"),
+        "nginx on this machine"
+    );
+    vars
+}
+
+/// nginx over HTTPS in front of three production instances on one fresh database.
+struct Cluster {
+    origin: String,
+    http_origin: String,
+    authority: reqwest::Certificate,
+    instances: Vec<Instance>,
+    // Dropped in this order: nginx, then the folder it lives in.
+    _nginx: Nginx,
+    _folder: Folder,
+}
+
+impl Cluster {
+    /// Starts everything, or says why the test is skipped and returns `None`.
+    async fn start(name: &str) -> Option<Cluster> {
+        let (Some(nginx), Some(openssl)) = (find_program("nginx"), find_program("openssl")) else {
+            if std::env::var_os("CI_REQUIRE_NGINX").is_some() {
+                panic!("CI_REQUIRE_NGINX is set but nginx or openssl was not found");
+            }
+            println!(
+                "deployment test skipped: nginx or openssl not found (install nginx and openssl)"
+            );
+            return None;
+        };
+        let folder = Folder::new(name);
+        let authority = make_certificate(&openssl, &folder.0);
+        let database_url = fresh_database_url().await;
+        let secret = random_hex::<48>().expect("randomness");
+        let env = production_env(&database_url, &secret);
+        let mut instances: Vec<Instance> = (1..=3)
+            .map(|n| {
+                let port = free_port();
+                let mut vars = env.clone();
+                vars.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+                vars.push(("INSTANCE_NAME".into(), format!("instance-{n}")));
+                Instance {
+                    name: format!("instance-{n}"),
+                    port,
+                    vars,
+                    binary: None,
+                }
+            })
+            .collect();
+        // The first creates and migrates the database, then the others start.
+        for instance in &mut instances {
+            instance.start();
+            instance.wait_healthy().await;
+        }
+        let (https_port, http_port) = (free_port(), free_port());
+        let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
+        let nginx = Nginx::start(&nginx, &folder.0, https_port, http_port, &ports);
+        let cluster = Cluster {
+            origin: format!("https://127.0.0.1:{https_port}"),
+            http_origin: format!("http://127.0.0.1:{http_port}"),
+            authority: reqwest::Certificate::from_pem(&authority).expect("a certificate"),
+            instances,
+            _nginx: nginx,
+            _folder: folder,
+        };
+        let probe = cluster.visitor(None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(probe.get("/healthz").await, Ok(r) if r.status() == StatusCode::OK) {
+            assert!(
+                Instant::now() < deadline,
+                "nginx does not answer over HTTPS"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(cluster)
+    }
+
+    /// A new browser over HTTPS that trusts the test authority, optionally
+    /// connecting from another loopback address.
+    fn visitor(&self, from: Option<IpAddr>) -> Visitor {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .redirect(Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .add_root_certificate(self.authority.clone())
+            .local_address(from)
+            .build()
+            .expect("a client");
+        Visitor {
+            client,
+            origin: self.origin.clone(),
+        }
+    }
+}
+
+fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("a client")
+}
+
+/// One browser on the deployment.
+#[derive(Clone)]
+struct Visitor {
+    client: reqwest::Client,
+    origin: String,
+}
+
+impl Visitor {
+    async fn get(&self, path: &str) -> reqwest::Result<Response> {
+        self.client
+            .get(format!("{}{path}", self.origin))
+            .send()
+            .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Result<Response> {
+        self.client
+            .post(format!("{}{path}", self.origin))
+            .form(form)
+            .send()
+            .await
+    }
+
+    /// The body of `GET path`, asserting a 200.
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("a body")
+    }
+
+    /// A sign-in attempt without a CSRF token (the limiter counts it; if let
+    /// through, it gets 403), with `X-Forwarded-For` if given.
+    async fn attempt_login(&self, forwarded_for: Option<&str>) -> StatusCode {
+        let mut request = self
+            .client
+            .post(format!("{}/login", self.origin))
+            .form(&[("username", "nobody"), ("password", "nothing")]);
+        if let Some(header) = forwarded_for {
+            request = request.header("x-forwarded-for", header);
+        }
+        request.send().await.expect("an answer").status()
+    }
+}
+
+fn instance_of(response: &Response) -> String {
+    response
+        .headers()
+        .get("x-instance")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(none)")
+        .to_owned()
+}
+
+fn first_product(cart_page: &str) -> i64 {
+    attribute_values(cart_page, "data-product-id")[0]
+        .parse()
+        .expect("a product id")
+}
+
+/// What one client did and saw.
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    /// Visits answered 200: the counter must show each of them.
+    visits: u64,
+    /// Products added (303): the cart must hold each of them.
+    added: u64,
+    /// Anything else: a transport error, an unexpected status, a counter that
+    /// did not show the expected number.
+    failures: Vec<String>,
+    served_by: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// `GET /`, checking that the counter counts this visit; returns the instance.
+    async fn visit(&mut self, visitor: &Visitor) -> Option<String> {
+        self.requests += 1;
+        let response = match visitor.get("/").await {
+            Ok(response) if response.status() == StatusCode::OK => response,
+            Ok(response) => {
+                self.failures
+                    .push(format!("GET / answered {}", response.status()));
+                return None;
+            }
+            Err(error) => {
+                self.failures.push(format!("GET /: {error}"));
+                return None;
+            }
+        };
+        let instance = instance_of(&response);
+        *self.served_by.entry(instance.clone()).or_default() += 1;
+        let page = response.text().await.unwrap_or_default();
+        self.visits += 1;
+        let expected = match self.visits {
+            1 => "for the first time".to_owned(),
+            n => format!("visited this page {n} times."),
+        };
+        if !page.contains(&expected) {
+            self.failures
+                .push(format!("visit {} by {instance}: not counted", self.visits));
+        }
+        Some(instance)
+    }
+
+    /// `POST /cart/add` of one `product`; returns the instance.
+    async fn add_to_cart(
+        &mut self,
+        visitor: &Visitor,
+        token: &str,
+        product: i64,
+    ) -> Option<String> {
+        self.requests += 1;
+        let product = product.to_string();
+        let form = [
+            ("csrf_token", token),
+            ("product_id", &product),
+            ("quantity", "1"),
+        ];
+        match visitor.post("/cart/add", &form).await {
+            Ok(response) if response.status() == StatusCode::SEE_OTHER => {
+                self.added += 1;
+                let instance = instance_of(&response);
+                *self.served_by.entry(instance.clone()).or_default() += 1;
+                Some(instance)
+            }
+            Ok(response) => {
+                self.failures
+                    .push(format!("POST /cart/add answered {}", response.status()));
+                None
+            }
+            Err(error) => {
+                self.failures.push(format!("POST /cart/add: {error}"));
+                None
+            }
+        }
+    }
+
+    /// Updates the database does not show: visits the counter missed, and
+    /// cart additions missing from (or extra in) the cart.
+    async fn lost_updates(&self, visitor: &Visitor, product: i64) -> u64 {
+        let response = visitor.get("/visits").await.expect("an answer");
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        let visits = body["visits"].as_u64().expect("a number");
+        let in_cart = cart_lines(&visitor.page("/cart").await)
+            .get(&product)
+            .copied()
+            .unwrap_or(0);
+        let in_cart = u64::try_from(in_cart).expect("a quantity");
+        visits.abs_diff(self.visits) + in_cart.abs_diff(self.added)
+    }
+}
