@@ -108,8 +108,9 @@ fn parse_options() -> Options {
                     .lines()
                     .filter(|line| !line.trim().is_empty())
                     .map(|line| {
-                        HeaderValue::from_str(line.trim())
-                            .unwrap_or_else(|_| fail(format!("{value}: not a header value: {line}")))
+                        HeaderValue::from_str(line.trim()).unwrap_or_else(|_| {
+                            fail(format!("{value}: not a header value: {line}"))
+                        })
                     })
                     .collect();
                 if cookies.is_empty() {
@@ -119,7 +120,9 @@ fn parse_options() -> Options {
             _ => usage(),
         }
     }
-    let (Some(url), Some(rate), Some(duration)) = (url, rate, duration) else { usage() };
+    let (Some(url), Some(rate), Some(duration)) = (url, rate, duration) else {
+        usage()
+    };
     let rest = url
         .strip_prefix("http://")
         .unwrap_or_else(|| fail("only http:// URLs are supported"));
@@ -244,7 +247,10 @@ async fn send(sender: &mut Sender, options: &Options, index: u64) -> Option<u16>
         response.into_body().collect().await.ok()?;
         Some(status)
     };
-    tokio::time::timeout(options.timeout, exchange).await.ok().flatten()
+    tokio::time::timeout(options.timeout, exchange)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// One connection's loop: take the next due job, send it, record it. After a
@@ -259,7 +265,9 @@ async fn worker(
 ) {
     let mut sender = Some(sender);
     loop {
-        let Some(job) = jobs.lock().await.recv().await else { return };
+        let Some(job) = jobs.lock().await.recv().await else {
+            return;
+        };
         if sender.is_none() {
             sender = connect(options.address).await.ok();
         }
@@ -311,7 +319,9 @@ async fn run(options: Arc<Options>) {
     let (job_sender, job_receiver) = mpsc::unbounded_channel();
     let jobs = Arc::new(tokio::sync::Mutex::new(job_receiver));
     let expected = options.rate * options.duration.as_secs_f64() * 1.05;
-    let samples = Arc::new(Mutex::new(Vec::with_capacity(expected.min(2e6) as usize + 16)));
+    let samples = Arc::new(Mutex::new(Vec::with_capacity(
+        expected.min(2e6) as usize + 16,
+    )));
     let workers: Vec<_> = senders
         .into_iter()
         .map(|sender| {
@@ -341,9 +351,10 @@ async fn run(options: Arc<Options>) {
         let stop = stop.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut interrupt), Ok(mut terminate)) =
-                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-            else {
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 return;
             };
             tokio::select! {
@@ -361,7 +372,10 @@ async fn run(options: Arc<Options>) {
     let mut lateness = scheduler.join().unwrap_or_default();
     let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
 
-    let seconds = ended.saturating_duration_since(start).as_secs_f64().max(1e-9);
+    let seconds = ended
+        .saturating_duration_since(start)
+        .as_secs_f64()
+        .max(1e-9);
     let scheduled_seconds = if stop.load(Ordering::Relaxed) {
         samples
             .iter()
@@ -371,7 +385,10 @@ async fn run(options: Arc<Options>) {
         options.duration.as_secs_f64()
     }
     .max(1e-9);
-    let ok = samples.iter().filter(|s| (1..400).contains(&s.status)).count();
+    let ok = samples
+        .iter()
+        .filter(|s| (1..400).contains(&s.status))
+        .count();
     let non2xx = samples.iter().filter(|s| s.status >= 400).count();
     let errors = samples.iter().filter(|s| s.status == 0).count();
     let mut latencies: Vec<u32> = samples.iter().map(|s| s.latency_us).collect();
@@ -383,7 +400,8 @@ async fn run(options: Arc<Options>) {
         let file = std::fs::File::create(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
         let mut out = std::io::BufWriter::new(file);
         for sample in &samples {
-            let due_us = start_unix_us + sample.due.saturating_duration_since(start).as_micros() as u64;
+            let due_us =
+                start_unix_us + sample.due.saturating_duration_since(start).as_micros() as u64;
             writeln!(out, "{due_us} {} {}", sample.latency_us, sample.status)
                 .unwrap_or_else(|e| fail(format!("{path}: {e}")));
         }

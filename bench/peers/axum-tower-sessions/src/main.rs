@@ -24,15 +24,27 @@ const POOL_SIZE: u32 = 16;
 
 /// Counts this visit and shows the count.
 async fn counter(session: Session) -> Result<String, StatusCode> {
-    let visits = session.get::<u64>(VISITS).await.map_err(unavailable)?.unwrap_or(0) + 1;
+    let visits = session
+        .get::<u64>(VISITS)
+        .await
+        .map_err(unavailable)?
+        .unwrap_or(0)
+        + 1;
     session.insert(VISITS, visits).await.map_err(unavailable)?;
     Ok(format!("You have visited this page {visits} times."))
 }
 
 /// Shows the count without changing the session.
 async fn visits(session: Session) -> Result<impl IntoResponse, StatusCode> {
-    let visits = session.get::<u64>(VISITS).await.map_err(unavailable)?.unwrap_or(0);
-    Ok(([("content-type", "application/json")], format!("{{\"visits\":{visits}}}")))
+    let visits = session
+        .get::<u64>(VISITS)
+        .await
+        .map_err(unavailable)?
+        .unwrap_or(0);
+    Ok((
+        [("content-type", "application/json")],
+        format!("{{\"visits\":{visits}}}"),
+    ))
 }
 
 fn unavailable(error: tower_sessions::session::Error) -> StatusCode {
