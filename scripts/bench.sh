@@ -2,8 +2,8 @@
 # The session benchmark: how close the session path gets to what PostgreSQL
 # itself can do on this machine, and how it compares with the alternatives.
 #
-#   scripts/bench.sh                          # about 13 minutes (15 s runs)
-#   BENCH_GROWTH=1 scripts/bench.sh           # + growth and pruning runs (about 25 minutes)
+#   scripts/bench.sh                          # about 10 minutes (15 s runs), plus the builds
+#   BENCH_GROWTH=1 scripts/bench.sh           # + growth and pruning runs (about 17 minutes)
 #   BENCH_DURATION=3s BENCH_PEERS=0 BENCH_OPEN_LOOP=0 scripts/bench.sh   # a quick look
 #
 # The app runs at its default settings (settings given in the environment pass
