@@ -1,67 +1,77 @@
 #!/usr/bin/env bash
-# The session benchmark: how close the session path gets to what
-# PostgreSQL itself can do on this machine.
+# The session benchmark: how close the session path gets to what PostgreSQL
+# itself can do on this machine, and how it compares with the alternatives.
 #
-#   scripts/bench.sh                      # 15 s per run
-#   BENCH_DURATION=5s scripts/bench.sh    # quicker, noisier
+#   scripts/bench.sh                          # about 10 minutes (15 s runs), plus the builds
+#   BENCH_GROWTH=1 scripts/bench.sh           # + growth and pruning runs (about 17 minutes)
+#   BENCH_DURATION=3s BENCH_PEERS=0 BENCH_OPEN_LOOP=0 scripts/bench.sh   # a quick look
 #
-# It builds the release binary, starts it against a fresh database, creates
-# 2,000 sessions, and drives three scenarios with wrk over loopback:
-#   GET /         with a session cookie (read and write: the visit counter)
-#   GET /visits   with a session cookie (read only)
-#   GET /         without a cookie     (first visits: each creates a session)
-# Before and after each one it runs its "limit" with pgbench on the same
-# database and the same sessions table: the statements that request kind needs,
-# without the app (scripts/bench/limit-*.sql). It prints requests/s, the ratio
-# to the mean of the two limits, p50 and p99 latency, statements per request,
-# errors, the app's memory, and how much CPU the hypervisor took away.
+# The app runs at its default settings (settings given in the environment pass
+# through; a .env file is not read). Every server (the app, each alternative)
+# gets a fresh database on the same PostgreSQL server and runs alone.
+#
+# 1. Closed loop (wrk -t2 -c64, 2,000 sessions, round-robin cookies):
+#      GET /         with a session cookie (read and write: the visit counter)
+#      GET /visits   with a session cookie (read only)
+#      GET /         without a cookie      (first visits: each creates a session)
+#    Before and after each, pgbench runs its "limit" on the app's database: the
+#    statements that request kind needs, without the app
+#    (scripts/bench/limit-*.sql); the ratio uses the mean of the two.
+# 2. Open loop: requests at a fixed rate of 25%, 50% and 75% of the counter
+#    limit, for GET / and GET /visits, each latency measured from the moment
+#    the request was due (bench/openloop, corrects for coordinated omission);
+#    pgbench --rate at the same rates is the reference.
+# 3. The alternatives (bench/peers): axum + tower-sessions with
+#    tower-sessions-sqlx-store, and actix-web + actix-session with
+#    actix-session-sqlx-postgres, each through the three closed-loop scenarios.
+# 4. Growth (BENCH_GROWTH=1): GET / and GET /visits with 2,000, 200,000 and
+#    2,000,000 live sessions in the table, then 1,000,000 expired sessions
+#    pruned under a steady open-loop load of 50% of the counter limit. Draws
+#    docs/benchmark-growth.svg (gnuplot).
+# 5. Pool sweep (BENCH_POOL_SWEEP="8 16 32"): short interleaved runs of the app
+#    at each DATABASE_MAX_CONNECTIONS, to choose the default.
 #
 # Settings (environment):
-#   BENCH_DURATION      length of each wrk and pgbench run (15s; e.g. 5s, 1m)
+#   BENCH_DURATION      length of each measured run (15s; e.g. 5s, 1m)
 #   BENCH_DATABASE_URL  PostgreSQL server to use, without a database name
 #                       (default postgres://postgres@127.0.0.1:5432, the local
 #                       server, started with pg_ctlcluster if it is down)
-#   BENCH_THREADS, BENCH_CONNECTIONS   wrk -t and -c (2, 64)
+#   BENCH_THREADS, BENCH_CONNECTIONS   wrk -t and -c (2, 64); -c is also the open loop's connections
 #   BENCH_PGBENCH_CLIENTS, BENCH_PGBENCH_JOBS   pgbench -c and -j (16, 2)
 #   BENCH_SESSIONS      sessions created beforehand (2000)
-# The app's own settings (DATABASE_MAX_CONNECTIONS, SESSION_TTL_SECONDS, ...)
-# pass through from the environment; unset, the app's defaults apply (a .env
-# file is not read: the app runs from a temporary directory), except one:
-# DATABASE_MAX_CONNECTIONS is 32 unless given, sized for wrk's 64 clients. It
-# is shared by the session store's per-worker pools, so 32 gives each of two
-# workers 16, as many connections as pgbench's limit uses. Measured on GET /
-# (12 s runs, interleaved): 16 -> 3,430 / 3,003 / 3,683 req/s, 32 -> 3,641 /
-# 3,620 / 3,991, 64 -> 3,074 / 3,054 (p99 doubled); /visits is the same at 16
-# and 32. The report prints the settings the app ran with.
+#   BENCH_PEERS=0       skip the alternatives
+#   BENCH_OPEN_LOOP=0   skip the open-loop runs
+#   BENCH_OPEN_LOOP_LOADS   percentages of the counter limit ("25 50 75")
+#   BENCH_GROWTH=1      run the growth and pruning runs (long)
+#   BENCH_GROWTH_QUICK=1    scale them down for a quick check (2,000 and 20,000
+#                       live sessions, 20,000 expired, 10 s before pruning)
+#   BENCH_GROWTH_SIZES  live sessions per growth step ("2000 200000 2000000")
+#   BENCH_GROWTH_EXPIRED    expired sessions to prune (1000000)
+#   BENCH_PRUNE_DELAY   seconds of steady load before pruning starts (30)
+#   BENCH_GROWTH_CHART  where the chart goes (docs/benchmark-growth.svg)
+#   BENCH_POOL_SWEEP    DATABASE_MAX_CONNECTIONS values to compare (none)
+#   BENCH_POOL_SWEEP_ROUNDS, BENCH_POOL_SWEEP_DURATION   (3, 5s)
 #
-# Progress goes to stderr, the result table to stdout. Only loopback traffic
-# (and apt-get, when wrk is missing). The fresh database is dropped at the end.
+# Progress goes to stderr, the result tables to stdout. Only loopback traffic
+# (and apt-get, when wrk or gnuplot is missing). Every database it creates is
+# dropped and every process it starts is stopped at the end, also on Ctrl-C.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 BENCH_FILES=$ROOT/scripts/bench
+TOOLS_MANIFEST=$ROOT/bench/Cargo.toml
 
-DURATION=${BENCH_DURATION:-15s}
-THREADS=${BENCH_THREADS:-2}
-CONNECTIONS=${BENCH_CONNECTIONS:-64}
-SESSIONS=${BENCH_SESSIONS:-2000}
-PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-16}
-PGBENCH_JOBS=${BENCH_PGBENCH_JOBS:-2}
-# PostgreSQL 15 backends report their statistics at most once a second; an
-# idle backend with unreported counts reports them 10 s after its last statement
-# (PGSTAT_IDLE_INTERVAL; seen here: the last counts arrive 9-10 s after wrk
-# stops). Waiting this long after the last request makes pg_stat_database complete.
-STATS_SETTLE_SECONDS=12
-START_TIMEOUT_SECONDS=120
-BUILD_TIMEOUT_SECONDS=${BENCH_BUILD_TIMEOUT:-3600}
-
-# Issue 6's targets.
-TARGET_COUNTER_RATIO=0.85
-TARGET_COUNTER_P99_MS=12
-TARGET_VISITS_RATIO=0.5
-TARGET_FIRST_RATIO=0.6
-TARGET_MEMORY_MIB=64
+seconds_of() {
+    local text=$1 name=$2
+    if [[ $text =~ ^([0-9]+)s?$ ]]; then
+        echo "${BASH_REMATCH[1]}"
+    elif [[ $text =~ ^([0-9]+)m$ ]]; then
+        echo $((BASH_REMATCH[1] * 60))
+    else
+        die "$name must look like 15s, 15 or 1m, got '$text'"
+    fi
+}
 
 say() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'bench: warning: %s\n' "$*" >&2; }
@@ -71,32 +81,68 @@ die() {
 }
 now() { date +%s.%N; }
 
-# --- arguments ---------------------------------------------------------------
+# --- settings ----------------------------------------------------------------
 
 [[ $# -eq 0 ]] || die "no arguments expected (settings are environment variables; see the top of $0)"
-if [[ $DURATION =~ ^([0-9]+)s?$ ]]; then
-    DURATION_S=${BASH_REMATCH[1]}
-elif [[ $DURATION =~ ^([0-9]+)m$ ]]; then
-    DURATION_S=$((BASH_REMATCH[1] * 60))
+DURATION_S=$(seconds_of "${BENCH_DURATION:-15s}" BENCH_DURATION)
+THREADS=${BENCH_THREADS:-2}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+SESSIONS=${BENCH_SESSIONS:-2000}
+PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-16}
+PGBENCH_JOBS=${BENCH_PGBENCH_JOBS:-2}
+PEERS=${BENCH_PEERS:-1}
+OPEN_LOOP=${BENCH_OPEN_LOOP:-1}
+OPEN_LOOP_LOADS=${BENCH_OPEN_LOOP_LOADS:-25 50 75}
+GROWTH=${BENCH_GROWTH:-0}
+GROWTH_QUICK=${BENCH_GROWTH_QUICK:-0}
+if [[ $GROWTH_QUICK == 1 ]]; then
+    GROWTH_SIZES=${BENCH_GROWTH_SIZES:-$SESSIONS 20000}
+    GROWTH_EXPIRED=${BENCH_GROWTH_EXPIRED:-20000}
+    PRUNE_DELAY=${BENCH_PRUNE_DELAY:-10}
 else
-    die "BENCH_DURATION must look like 15s, 15 or 1m, got '$DURATION'"
+    GROWTH_SIZES=${BENCH_GROWTH_SIZES:-$SESSIONS 200000 2000000}
+    GROWTH_EXPIRED=${BENCH_GROWTH_EXPIRED:-1000000}
+    PRUNE_DELAY=${BENCH_PRUNE_DELAY:-30}
 fi
-((DURATION_S >= 1)) || die "BENCH_DURATION must be at least 1s"
-for name in THREADS CONNECTIONS SESSIONS PGBENCH_CLIENTS PGBENCH_JOBS; do
+GROWTH_CHART=${BENCH_GROWTH_CHART:-docs/benchmark-growth.svg}
+POOL_SWEEP=${BENCH_POOL_SWEEP:-}
+POOL_SWEEP_ROUNDS=${BENCH_POOL_SWEEP_ROUNDS:-3}
+POOL_SWEEP_S=$(seconds_of "${BENCH_POOL_SWEEP_DURATION:-5s}" BENCH_POOL_SWEEP_DURATION)
+
+for name in THREADS CONNECTIONS SESSIONS PGBENCH_CLIENTS PGBENCH_JOBS GROWTH_EXPIRED PRUNE_DELAY POOL_SWEEP_ROUNDS; do
     [[ ${!name} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$name must be a positive whole number, got '${!name}'"
 done
+for name in PEERS OPEN_LOOP GROWTH GROWTH_QUICK; do
+    [[ ${!name} =~ ^[01]$ ]] || die "BENCH_$name must be 0 or 1, got '${!name}'"
+done
+for value in $OPEN_LOOP_LOADS; do
+    [[ $value =~ ^[1-9][0-9]?$ ]] || die "BENCH_OPEN_LOOP_LOADS must be percentages from 1 to 99, got '$value'"
+done
+for value in $GROWTH_SIZES $POOL_SWEEP; do
+    [[ $value =~ ^[1-9][0-9]*$ ]] || die "BENCH_GROWTH_SIZES and BENCH_POOL_SWEEP must be positive whole numbers, got '$value'"
+done
+for value in $GROWTH_SIZES; do
+    ((value >= SESSIONS)) || die "every BENCH_GROWTH_SIZES entry must be at least BENCH_SESSIONS ($SESSIONS), got $value"
+done
+((DURATION_S >= 1)) || die "BENCH_DURATION must be at least 1s"
 ((SESSIONS >= THREADS)) || die "BENCH_SESSIONS must be at least BENCH_THREADS"
 SESSION_TTL=${SESSION_TTL_SECONDS:-3600}
 SESSION_ABSOLUTE_TTL=${SESSION_ABSOLUTE_TTL_SECONDS:-86400}
+if [[ -n ${DATABASE_MAX_CONNECTIONS:-} && -n $POOL_SWEEP ]]; then
+    die "BENCH_POOL_SWEEP sets DATABASE_MAX_CONNECTIONS itself; unset DATABASE_MAX_CONNECTIONS"
+fi
 
 # --- state and cleanup -------------------------------------------------------
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/session-demo-bench.XXXXXX")
-DB=session_demo_bench_$(date +%Y%m%d_%H%M%S)_$$
-APP_PID=
-CHILD_PID=
-SAMPLER_PID=
-DB_MAY_EXIST=
+RUN_ID=$(date +%Y%m%d_%H%M%S)_$$
+SERVER_PID=    # the app or a peer, whichever runs now
+SERVER_NAME=
+SERVER_LOG=
+SERVER_URL=
+CHILD_PID=     # a foreground child (wrk, pgbench, curl, sleep)
+BACKGROUND_PIDS=() # samplers, watchers and the open-loop generator of the pruning run
+DATABASES=()   # every database this run created (or may have), dropped at the end
 ADMIN_URL=
 LAST_APP_ACTIVITY=0
 
@@ -120,47 +166,62 @@ pause() {
     CHILD_PID=
 }
 
-stop_app() {
-    [[ -n $APP_PID ]] || return 0
-    if kill -0 "$APP_PID" 2>/dev/null; then
-        kill -TERM "$APP_PID" 2>/dev/null || true
-        local i
-        for i in $(seq 100); do
-            kill -0 "$APP_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$APP_PID" 2>/dev/null; then
-            warn "the app did not stop within 10 s of SIGTERM; killing it"
-            kill -KILL "$APP_PID" 2>/dev/null || true
-        fi
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || {
+        wait "$pid" 2>/dev/null || true
+        return 0
+    }
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "process $pid did not stop within 10 s of SIGTERM; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
     fi
-    wait "$APP_PID" 2>/dev/null || true
-    APP_PID=
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_server() {
+    [[ -n $SERVER_PID ]] || return 0
+    stop_pid "$SERVER_PID"
+    SERVER_PID=
+}
+
+drop_database() {
+    psql "$ADMIN_URL" -X -q -v ON_ERROR_STOP=1 \
+        -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null 2>&1 ||
+        psql "$ADMIN_URL" -X -q -c "DROP DATABASE IF EXISTS \"$1\"" >/dev/null ||
+        warn "could not drop database $1; drop it by hand"
 }
 
 cleanup() {
-    local status=$?
+    local status=$? pid db
     set +e
     trap - EXIT INT TERM
     if [[ -n $CHILD_PID ]]; then
         kill -TERM "$CHILD_PID" 2>/dev/null
         wait "$CHILD_PID" 2>/dev/null
     fi
-    if ((status == 1)) && [[ -s $WORK/app.log ]]; then
-        printf 'bench: last lines of the app log:\n' >&2
-        tail -n 20 "$WORK/app.log" | sed 's/^/    /' >&2
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if ((status == 1)) && [[ -n $SERVER_LOG && -s $SERVER_LOG ]]; then
+        printf 'bench: last lines of the %s log:\n' "$SERVER_NAME" >&2
+        tail -n 20 "$SERVER_LOG" | sed 's/^/    /' >&2
     fi
-    [[ -z $SAMPLER_PID ]] || kill "$SAMPLER_PID" 2>/dev/null
-    if [[ -n $APP_PID ]]; then
-        say "stopping the app"
-        stop_app
+    if [[ -n $SERVER_PID ]]; then
+        say "stopping $SERVER_NAME"
+        stop_server
     fi
-    if [[ -n $DB_MAY_EXIST ]]; then
-        say "dropping database $DB"
-        psql "$ADMIN_URL" -X -q -v ON_ERROR_STOP=1 \
-            -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 ||
-            psql "$ADMIN_URL" -X -q -c "DROP DATABASE IF EXISTS \"$DB\"" >/dev/null ||
-            warn "could not drop database $DB; drop it by hand"
+    if [[ -n $ADMIN_URL ]]; then
+        for db in "${DATABASES[@]}"; do
+            say "dropping database $db"
+            drop_database "$db"
+        done
     fi
     rm -rf "$WORK"
     exit "$status"
@@ -171,69 +232,80 @@ trap 'exit 143' TERM
 
 # --- tools -------------------------------------------------------------------
 
-for tool in cargo psql pgbench pg_isready curl awk timeout; do
+for tool in cargo psql pgbench pg_isready curl awk sort timeout; do
     command -v "$tool" >/dev/null 2>&1 ||
         die "$tool is required (psql, pgbench, pg_isready: apt-get install postgresql-client)"
 done
-if ! command -v wrk >/dev/null 2>&1; then
-    say "installing wrk (apt-get)"
-    sudo=()
+
+# apt_install PACKAGE COMMAND: installs a Debian package when COMMAND is missing.
+apt_install() {
+    local package=$1 command=$2 sudo=()
+    command -v "$command" >/dev/null 2>&1 && return 0
+    say "installing $package (apt-get)"
     if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || die "wrk is missing and installing it needs root: apt-get install wrk"
+        command -v sudo >/dev/null 2>&1 || die "$command is missing and installing it needs root: apt-get install $package"
         sudo=(sudo)
     fi
     "${sudo[@]}" apt-get update -qq >"$WORK/apt.log" 2>&1 ||
         die "apt-get update failed: $(tail -n 5 "$WORK/apt.log")"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq wrk >>"$WORK/apt.log" 2>&1 ||
-        die "apt-get install wrk failed: $(tail -n 5 "$WORK/apt.log")"
-fi
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$package" >>"$WORK/apt.log" 2>&1 ||
+        die "apt-get install $package failed: $(tail -n 5 "$WORK/apt.log")"
+}
+apt_install wrk wrk
+[[ $GROWTH == 0 ]] || apt_install gnuplot-nox gnuplot
 
 # Other work on the machine (someone compiling) makes the figures noisy: count
-# the rustc processes once a second from the first pgbench run to the last wrk.
-start_sampler() {
-    (while :; do
-        n=$(pgrep -c -x rustc 2>/dev/null || true)
-        echo "${n:-0}"
-        sleep 1
-    done) >"$WORK/rustc.txt" &
-    SAMPLER_PID=$!
-}
-stop_sampler() {
-    [[ -z $SAMPLER_PID ]] || kill "$SAMPLER_PID" 2>/dev/null || true
-    SAMPLER_PID=
-}
+# the rustc processes once a second while measuring.
+(while :; do
+    n=$(pgrep -c -x rustc 2>/dev/null || true)
+    echo "${n:-0}"
+    sleep 1
+done) >"$WORK/rustc.txt" &
+BACKGROUND_PIDS+=($!)
 
 # --- build -------------------------------------------------------------------
 
+BUILD_TIMEOUT_SECONDS=${BENCH_BUILD_TIMEOUT:-3600}
 say "building the release binary (cargo build --release; waits if another build holds the lock)"
 run_bounded "$BUILD_TIMEOUT_SECONDS" cargo build --release --quiet ||
     die "cargo build --release failed (or took longer than ${BUILD_TIMEOUT_SECONDS}s)"
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
-BINARY=${TARGET_DIR:-$ROOT/target}/release/session-demo
-[[ -x $BINARY ]] || die "no release binary at $BINARY"
+target_dir() {
+    cargo metadata --format-version 1 --no-deps "$@" 2>/dev/null |
+        grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4
+}
+APP_BINARY=$(target_dir)/release/session-demo
+[[ -x $APP_BINARY ]] || die "no release binary at $APP_BINARY"
+
+if [[ $PEERS == 1 || $OPEN_LOOP == 1 || $GROWTH == 1 ]]; then
+    say "building the alternatives and the open-loop load generator (bench/, its own workspace)"
+    run_bounded "$BUILD_TIMEOUT_SECONDS" cargo build --release --quiet --manifest-path "$TOOLS_MANIFEST" ||
+        die "cargo build --release --manifest-path bench/Cargo.toml failed"
+    TOOLS_BIN=$(target_dir --manifest-path "$TOOLS_MANIFEST")/release
+    OPENLOOP=$TOOLS_BIN/openloop
+    [[ -x $OPENLOOP ]] || die "no open-loop load generator at $OPENLOOP"
+fi
 
 # --- PostgreSQL --------------------------------------------------------------
 
 if [[ -n ${BENCH_DATABASE_URL:-} ]]; then
-    SERVER_URL=${BENCH_DATABASE_URL}
+    SERVER=${BENCH_DATABASE_URL}
     LOCAL_SERVER=
 else
-    SERVER_URL=postgres://postgres@127.0.0.1:5432
+    SERVER=postgres://postgres@127.0.0.1:5432
     LOCAL_SERVER=1
 fi
 # Split off any ?parameters, so the database name goes in front of them.
 SERVER_PARAMS=
-if [[ $SERVER_URL == *\?* ]]; then
-    SERVER_PARAMS="?${SERVER_URL#*\?}"
-    SERVER_URL=${SERVER_URL%%\?*}
+if [[ $SERVER == *\?* ]]; then
+    SERVER_PARAMS="?${SERVER#*\?}"
+    SERVER=${SERVER%%\?*}
 fi
-SERVER_URL=${SERVER_URL%/}
-[[ $SERVER_URL =~ ^postgres(ql)?://[^/]+$ ]] ||
+SERVER=${SERVER%/}
+[[ $SERVER =~ ^postgres(ql)?://[^/]+$ ]] ||
     die "BENCH_DATABASE_URL must be a postgres:// URL without a database name, e.g. postgres://postgres@127.0.0.1:5432"
-ADMIN_URL=$SERVER_URL/postgres$SERVER_PARAMS
-DB_URL=$SERVER_URL/$DB$SERVER_PARAMS
-SHOWN_SERVER=$(sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#' <<<"$SERVER_URL")
+db_url() { echo "$SERVER/$1$SERVER_PARAMS"; }
+ADMIN_URL=$(db_url postgres)
+SHOWN_SERVER=$(sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#' <<<"$SERVER")
 
 if [[ -n $LOCAL_SERVER ]] && ! pg_isready -q -h 127.0.0.1 -p 5432; then
     command -v pg_ctlcluster >/dev/null 2>&1 && [[ -d /etc/postgresql ]] ||
@@ -248,104 +320,20 @@ if [[ -n $LOCAL_SERVER ]] && ! pg_isready -q -h 127.0.0.1 -p 5432; then
     done
 fi
 psql_admin() { psql "$ADMIN_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-# Careful: every psql_db connection runs transactions in the bench database, so
-# it is never called while statements per request are being counted.
-psql_db() { psql "$DB_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-
 PG_VERSION=$(psql_admin -c "SHOW server_version") ||
     die "cannot connect to PostgreSQL at $SHOWN_SERVER"
 PG_DURABILITY=$(psql_admin -c "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name)
-    FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'max_connections')")
+    FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'max_connections', 'shared_buffers')")
 
-# Transactions committed or rolled back in the bench database so far. Every
-# statement the app runs outside an explicit transaction is one transaction,
-# so the delta over a run, divided by its requests, is statements per request.
-# Read from the maintenance database, so reading does not count itself.
-xacts() {
-    psql_admin -c "SELECT coalesce(sum(xact_commit + xact_rollback), 0)
-        FROM pg_stat_database WHERE datname = '$DB'"
-}
+APP_DB=session_demo_bench_$RUN_ID
+APP_DB_URL=$(db_url "$APP_DB")
+# Careful: every psql_app connection runs transactions in the app's database,
+# so it is never called while statements per request are being counted.
+psql_app() { psql "$APP_DB_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
-# Waits until the app's backends have reported their counts (see
-# STATS_SETTLE_SECONDS), and at least one second in any case.
-settle_stats() {
-    local wait
-    wait=$(awk -v last="$LAST_APP_ACTIVITY" -v now="$(now)" -v settle="$STATS_SETTLE_SECONDS" \
-        'BEGIN { w = settle - (now - last); if (w < 1) w = 1; printf "%.1f", w }')
-    pause "$wait"
-}
-
-# --- the app -----------------------------------------------------------------
-
-# Warnings only: no per-request access lines (they cost throughput), but the
-# startup line with the bound address, which is logged at info level.
-APP_RUST_LOG=warn,session_demo::startup=info
-
-# Pool size for this load (see the top of this file); the caller's value wins.
-export DATABASE_MAX_CONNECTIONS=${DATABASE_MAX_CONNECTIONS:-32}
-
-# The app's settings (secrets and URLs left out), for the report.
-APP_SETTINGS=
-for name in $(compgen -e | sort); do
-    [[ $name =~ ^(APP_|COOKIE_|DATABASE_|SESSION_) && ! $name =~ SECRET|URL|PASSWORD ]] || continue
-    APP_SETTINGS+="${APP_SETTINGS:+ }$name=${!name}"
-done
-
-say "starting the app on a fresh database $DB at $SHOWN_SERVER"
-SECRET=$(head -c 72 /dev/urandom | base64 | tr -d '\n')
-DB_MAY_EXIST=1 # the app creates it; from here on, cleanup drops it
-(
-    cd "$WORK" # no .env here: only the environment below and the caller's apply
-    exec env DATABASE_URL="$DB_URL" SESSION_SECRET="$SECRET" BIND_ADDR=127.0.0.1:0 \
-        RUST_LOG="$APP_RUST_LOG" "$BINARY"
-) >"$WORK/app.out" 2>"$WORK/app.log" &
-APP_PID=$!
-
-APP_URL=
-deadline=$((SECONDS + START_TIMEOUT_SECONDS))
-while [[ -z $APP_URL ]]; do
-    kill -0 "$APP_PID" 2>/dev/null || die "the app exited during start"
-    ((SECONDS < deadline)) || die "the app did not report its address within ${START_TIMEOUT_SECONDS}s"
-    APP_URL=$(grep -o -m 1 'listening on http://127\.0\.0\.1:[0-9]*' "$WORK/app.log" |
-        sed 's/^listening on //' || true)
-    [[ -n $APP_URL ]] || sleep 0.1
-done
-say "app (pid $APP_PID) listening on $APP_URL"
-
-rss_mib() {
-    awk -v key="$1:" '$1 == key { printf "%.1f", $2 / 1024 }' "/proc/$APP_PID/status"
-}
-RSS_START=$(rss_mib VmRSS)
-
-# --- sessions ----------------------------------------------------------------
-
-say "creating $SESSIONS sessions (GET / without a cookie, 8 at a time)"
-for _ in $(seq "$SESSIONS"); do
-    printf 'url = "%s/"\noutput = "/dev/null"\n' "$APP_URL"
-done >"$WORK/sessions.curl"
-run_bounded 300 curl --silent --no-progress-meter --show-error --fail --max-time 30 \
-    --parallel --parallel-max 8 --write-out '%header{set-cookie}\n' \
-    --config "$WORK/sessions.curl" >"$WORK/set-cookie.txt" 2>"$WORK/curl.log" ||
-    die "creating sessions failed: $(head -n 5 "$WORK/curl.log")"
-# Keep the name=value pair of each Set-Cookie (the session cookie is the only one).
-cut -d';' -f1 "$WORK/set-cookie.txt" | grep -v '^$' >"$WORK/cookies.txt" || true
-COOKIES=$(sort -u "$WORK/cookies.txt" | wc -l)
-((COOKIES == SESSIONS)) ||
-    die "expected $SESSIONS distinct session cookies, got $COOKIES (see Set-Cookie: $(head -n 1 "$WORK/set-cookie.txt"))"
-IFS='|' read -r ROWS MIN_ID MAX_ID < <(psql_db -c "SELECT count(*), min(id), max(id) FROM sessions")
-((ROWS == SESSIONS)) || die "expected $SESSIONS rows in sessions, found $ROWS"
-((MAX_ID - MIN_ID + 1 == SESSIONS)) ||
-    warn "session ids are not contiguous ($MIN_ID..$MAX_ID): some pgbench lookups will miss"
-probe=$(curl -sS --fail --max-time 10 -H "Cookie: $(head -n 1 "$WORK/cookies.txt")" "$APP_URL/visits")
-[[ $probe == '{"visits":1}' ]] || die "a collected cookie does not reach its session: GET /visits said $probe"
-LAST_APP_ACTIVITY=$(now)
-
-# --- pgbench limits ----------------------------------------------------------
-
-# Every measurement starts right after a CHECKPOINT, so that no run (limit or
-# app) gets a checkpoint's burst of writes in its middle and another none.
-# (CHECKPOINT needs a superuser or the pg_checkpoint role; without, the runs
-# simply go without it.)
+# Every measurement starts right after a CHECKPOINT, so that no run gets a
+# checkpoint's burst of writes in its middle and another none. (CHECKPOINT
+# needs a superuser or the pg_checkpoint role; without, runs go without it.)
 CHECKPOINT_WARNED=
 checkpoint() {
     psql_admin -c "CHECKPOINT" >/dev/null 2>&1 && return
@@ -353,21 +341,190 @@ checkpoint() {
     CHECKPOINT_WARNED=1
 }
 
-# pgbench_limit NAME VARIABLE: runs scripts/bench/limit-NAME.sql and stores its
-# tps in VARIABLE. Fails on errors or failed transactions.
+# --- servers -----------------------------------------------------------------
+
+# start_server NAME BINARY DATABASE_URL [NAME=VALUE...]: starts a server (the
+# app or a peer) in the work folder (no .env there) on a free loopback port,
+# with the caller's environment plus the given variables, and waits for its
+# "listening on http://..." line. Sets SERVER_PID, SERVER_URL, SERVER_STARTED.
+start_server() {
+    local name=$1 binary=$2 url=$3 deadline
+    shift 3
+    SERVER_NAME=$name
+    SERVER_LOG=$WORK/$name.log
+    (
+        cd "$WORK"
+        exec env DATABASE_URL="$url" BIND_ADDR=127.0.0.1:0 "$@" "$binary"
+    ) >"$WORK/$name.out" 2>"$SERVER_LOG" &
+    SERVER_PID=$!
+    SERVER_URL=
+    deadline=$((SECONDS + 120))
+    while [[ -z $SERVER_URL ]]; do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "$name exited during start"
+        ((SECONDS < deadline)) || die "$name did not report its address within 120 s"
+        SERVER_URL=$(grep -o -m 1 'listening on http://127\.0\.0\.1:[0-9]*' "$SERVER_LOG" |
+            sed 's/^listening on //' || true)
+        [[ -n $SERVER_URL ]] || sleep 0.1
+    done
+    SERVER_STARTED=$(now)
+    say "$name (pid $SERVER_PID) listening on $SERVER_URL"
+}
+
+# The app's log: warnings, the startup line with the bound address, and the
+# pruning task's report (the pruning run reads it); no per-request lines.
+APP_RUST_LOG=warn,session_demo::startup=info,session_demo::housekeeping=info
+APP_SECRET=$(head -c 72 /dev/urandom | base64 | tr -d '\n')
+start_app() {
+    # The app creates its database; from here on, cleanup drops it.
+    [[ " ${DATABASES[*]} " == *" $APP_DB "* ]] || DATABASES+=("$APP_DB")
+    start_server app "$APP_BINARY" "$APP_DB_URL" SESSION_SECRET="$APP_SECRET" RUST_LOG="$APP_RUST_LOG" "$@"
+}
+
+# A server's memory: VmRSS now or VmHWM (the peak so far), in MiB.
+rss_mib() {
+    awk -v key="$1:" '$1 == key { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"
+}
+
+# create_sessions COUNT COOKIE_FILE: COUNT first visits (GET / without a
+# cookie, 8 at a time); the cookie (name=value) of each goes to COOKIE_FILE.
+create_sessions() {
+    local count=$1 file=$2 got probe
+    say "creating $count sessions on $SERVER_NAME (GET / without a cookie, 8 at a time)"
+    for _ in $(seq "$count"); do
+        printf 'url = "%s/"\noutput = "/dev/null"\n' "$SERVER_URL"
+    done >"$WORK/sessions.curl"
+    run_bounded 300 curl --silent --no-progress-meter --show-error --fail --max-time 30 \
+        --parallel --parallel-max 8 --write-out '%header{set-cookie}\n' \
+        --config "$WORK/sessions.curl" >"$WORK/set-cookie.txt" 2>"$WORK/curl.log" ||
+        die "creating sessions failed: $(head -n 5 "$WORK/curl.log")"
+    # Keep the name=value pair of each Set-Cookie (the session cookie is the only one).
+    cut -d';' -f1 "$WORK/set-cookie.txt" | grep -v '^$' >"$file" || true
+    got=$(sort -u "$file" | wc -l)
+    ((got == count)) ||
+        die "expected $count distinct session cookies from $SERVER_NAME, got $got (Set-Cookie: $(head -n 1 "$WORK/set-cookie.txt"))"
+    probe=$(curl -sS --fail --max-time 10 -H "Cookie: $(head -n 1 "$file")" "$SERVER_URL/visits")
+    [[ $probe == '{"visits":1}' ]] ||
+        die "a cookie of $SERVER_NAME does not reach its session: GET /visits said $probe"
+}
+
+# --- measuring ---------------------------------------------------------------
+
+declare -A R # closed-loop results, keyed "server.scenario.field"
+declare -A O # open-loop results, keyed "run.field"
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+
+# wrk_run KEY PATH COOKIE_FILE|- SECONDS: closed loop against the running
+# server; fields of its BENCH line (scripts/bench/rotate.lua) go to R[KEY.*].
+wrk_run() {
+    local key=$1 path=$2 cookies=$3 seconds=$4 out=$WORK/wrk-$1.txt line field
+    if ! BENCH_COOKIES=$([[ $cookies == - ]] || echo "$cookies") BENCH_THREADS=$THREADS \
+        run_bounded $((seconds + 60)) wrk --threads "$THREADS" --connections "$CONNECTIONS" \
+        --duration "${seconds}s" --timeout 10s --script "$BENCH_FILES/rotate.lua" \
+        "$SERVER_URL$path" >"$out" 2>&1; then
+        sed 's/^/    /' "$out" >&2
+        die "wrk ($key) failed"
+    fi
+    line=$(grep -m 1 '^BENCH ' "$out") || {
+        sed 's/^/    /' "$out" >&2
+        die "no result line in the wrk output ($key)"
+    }
+    for field in ${line#BENCH }; do
+        R[$key.${field%%=*}]=${field#*=}
+    done
+    R[$key.rps]=$(awk -v n="${R[$key.requests]}" -v us="${R[$key.duration_us]}" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
+    R[$key.errors]=$((R[$key.status] + R[$key.connect] + R[$key.read] + R[$key.write] + R[$key.timeout]))
+}
+
+# warm_up PATH COOKIE_FILE|-: two seconds of the same load, not measured: the
+# pools open their connections and prepare their statements on first use
+# (each new PostgreSQL backend also commits a transaction of its own at start).
+warm_up() {
+    local path=$1 cookies=$2
+    BENCH_COOKIES=$([[ $cookies == - ]] || echo "$cookies") BENCH_THREADS=$THREADS \
+        run_bounded 60 wrk --threads "$THREADS" --connections "$CONNECTIONS" --duration 2s \
+        --timeout 10s --script "$BENCH_FILES/rotate.lua" "$SERVER_URL$path" >/dev/null 2>&1 ||
+        die "wrk (warm-up of $path on $SERVER_NAME) failed"
+    LAST_APP_ACTIVITY=$(now)
+}
+
+# closed_loop KEY PATH COOKIE_FILE|-: warm-up, then a measured wrk run.
+closed_loop() {
+    local key=$1 path=$2 cookies=$3
+    warm_up "$path" "$cookies"
+    checkpoint
+    say "wrk $path on $SERVER_NAME ($key): -t$THREADS -c$CONNECTIONS -d${DURATION_S}s$([[ $cookies == - ]] && echo ', no cookie' || echo ", $SESSIONS cookies round-robin")"
+    wrk_run "$key" "$path" "$cookies" "$DURATION_S"
+    R[$key.rss]=$(rss_mib VmRSS)
+    say "  ${R[$key.rps]} req/s, p50 $(ms "${R[$key.p50_us]}") ms, p99 $(ms "${R[$key.p99_us]}") ms, errors ${R[$key.errors]}"
+}
+
+# PostgreSQL 15 backends report their statistics at most once a second; an
+# idle backend with unreported counts reports them 10 s after its last
+# statement (PGSTAT_IDLE_INTERVAL). Waiting this long after the last request
+# makes pg_stat_database complete.
+STATS_SETTLE_SECONDS=12
+settle_stats() {
+    local wait
+    wait=$(awk -v last="$LAST_APP_ACTIVITY" -v now="$(now)" -v settle="$STATS_SETTLE_SECONDS" \
+        'BEGIN { w = settle - (now - last); if (w < 1) w = 1; printf "%.1f", w }')
+    pause "$wait"
+}
+
+# Transactions committed or rolled back in the app's database so far. Every
+# statement the app runs outside an explicit transaction is one transaction,
+# so the delta over a run, divided by its requests, is statements per request.
+# Read from the maintenance database, so reading does not count itself.
+xacts() {
+    psql_admin -c "SELECT coalesce(sum(xact_commit + xact_rollback), 0)
+        FROM pg_stat_database WHERE datname = '$APP_DB'"
+}
+
+# app_scenario KEY PATH COOKIE_FILE|- [COUNT_FUNCTION]: a measured wrk run
+# on the app (after its warm_up), plus its statements per request. COUNT_FUNCTION, when given, prints a
+# number that grows by one for each request the app handles: wrk counts only
+# the requests it saw completed, not those still in flight when it stops, yet
+# the app ran their statements too. Statements per request divide by the
+# larger of the two counts.
+app_scenario() {
+    local key=$1 path=$2 cookies=$3 count=${4:-} handled_before=0 before after
+    [[ -z $count ]] || handled_before=$($count)
+    checkpoint
+    settle_stats
+    before=$(xacts)
+    say "wrk $path on the app ($key): -t$THREADS -c$CONNECTIONS -d${DURATION_S}s$([[ $cookies == - ]] && echo ', no cookie' || echo ", $SESSIONS cookies round-robin")"
+    wrk_run "$key" "$path" "$cookies" "$DURATION_S"
+    LAST_APP_ACTIVITY=$(now)
+    R[$key.rss]=$(rss_mib VmRSS)
+    settle_stats
+    after=$(xacts)
+    R[$key.xacts]=$((after - before))
+    R[$key.handled]=${R[$key.requests]}
+    if [[ -n $count ]]; then
+        R[$key.handled]=$(($($count) - handled_before))
+        ((R[$key.handled] >= R[$key.requests])) || R[$key.handled]=${R[$key.requests]}
+    fi
+    R[$key.rt]=$(awk -v x="${R[$key.xacts]}" -v n="${R[$key.handled]}" 'BEGIN { printf "%.2f", n ? x / n : 0 }')
+    say "  ${R[$key.rps]} req/s, p50 $(ms "${R[$key.p50_us]}") ms, p99 $(ms "${R[$key.p99_us]}") ms, ${R[$key.rt]} statements/request, errors ${R[$key.errors]}"
+}
+
+visits_total() { psql_app -c "SELECT coalesce(sum((state ->> 'visits')::bigint), 0) FROM sessions"; }
+session_count() { psql_app -c "SELECT count(*) FROM sessions"; }
+
+# pgbench_limit NAME VARIABLE: runs scripts/bench/limit-NAME.sql on the app's
+# database and stores its tps in VARIABLE. Fails on errors or failed transactions.
 pgbench_limit() {
-    local name=$1 var=$2 log=$WORK/pgbench-$1.log
+    local name=$1 var=$2 log=$WORK/pgbench-$1.log tps failed
     checkpoint
     say "pgbench limit '$name': $PGBENCH_CLIENTS clients, ${DURATION_S}s"
     if ! run_bounded $((DURATION_S + 60)) pgbench --no-vacuum --protocol=prepared \
         --client="$PGBENCH_CLIENTS" --jobs="$PGBENCH_JOBS" --time="$DURATION_S" \
         --define=min_id="$MIN_ID" --define=max_id="$MAX_ID" \
         --define=ttl="$SESSION_TTL seconds" --define=absolute="$SESSION_ABSOLUTE_TTL seconds" \
-        --file="$BENCH_FILES/limit-$name.sql" "$DB_URL" >"$log" 2>&1; then
+        --file="$BENCH_FILES/limit-$name.sql" "$APP_DB_URL" >"$log" 2>&1; then
         sed 's/^/    /' "$log" >&2
         die "pgbench ($name) failed"
     fi
-    local tps failed
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log" | tail -n 1)
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
     [[ -n $tps ]] || die "no tps in the pgbench output: $(cat "$log")"
@@ -376,86 +533,89 @@ pgbench_limit() {
     say "  $(printf "%.0f" "$tps") transactions/s"
 }
 
-# --- wrk scenarios -----------------------------------------------------------
+# percentiles: reads numbers (microseconds), prints "count p50 p99 p999 max"
+# (nearest rank).
+percentiles() {
+    sort -n | awk '
+        { v[NR] = $1 }
+        function at(q,   r) { r = q * NR; r = (r == int(r)) ? r : int(r) + 1; if (r < 1) r = 1; return v[r] }
+        END { if (NR == 0) { print "0 0 0 0 0"; exit } print NR, at(0.50), at(0.99), at(0.999), v[NR] }'
+}
 
-declare -A R # results, keyed "scenario.field"
-
-# run_scenario KEY PATH COOKIE_FILE|- [COUNT_FUNCTION]
-# COUNT_FUNCTION, when given, prints a number that grows by one for each request
-# the app handles (visits recorded, sessions created): wrk counts only the
-# requests it saw completed, not the up to BENCH_CONNECTIONS still in flight when
-# it stops, yet the app ran their statements too. Statements per request divide
-# by the larger of the two counts.
-run_scenario() {
-    local key=$1 path=$2 cookies=$3 count=${4:-} out=$WORK/wrk-$1.txt
-    local handled_before=0
-    [[ -z $count ]] || handled_before=$($count)
-    checkpoint
-    settle_stats
-    local before
-    before=$(xacts)
-    say "wrk $path ($key): -t$THREADS -c$CONNECTIONS -d${DURATION_S}s$([[ $cookies == - ]] && echo ', no cookie' || echo ", $SESSIONS cookies round-robin")"
-    if ! BENCH_COOKIES=$([[ $cookies == - ]] || echo "$cookies") BENCH_THREADS=$THREADS \
-        run_bounded $((DURATION_S + 60)) wrk --threads "$THREADS" --connections "$CONNECTIONS" \
-        --duration "${DURATION_S}s" --timeout 10s --script "$BENCH_FILES/rotate.lua" \
-        "$APP_URL$path" >"$out" 2>&1; then
+# open_loop KEY PATH RATE SECONDS [LOG_FILE]: bench/openloop against the
+# running server at RATE requests/s with the session cookies round-robin.
+open_loop() {
+    local key=$1 path=$2 rate=$3 seconds=$4 log=${5:-} out=$WORK/openloop-$1.txt line field
+    say "open loop $path on $SERVER_NAME ($key): $rate req/s for ${seconds}s, $CONNECTIONS connections"
+    if ! run_bounded $((seconds + 60)) "$OPENLOOP" --url "$SERVER_URL$path" --rate "$rate" \
+        --duration "$seconds" --connections "$CONNECTIONS" --cookies "$WORK/cookies.txt" \
+        ${log:+--log "$log"} >"$out" 2>&1; then
         sed 's/^/    /' "$out" >&2
-        die "wrk ($key) failed"
+        die "openloop ($key) failed"
     fi
-    LAST_APP_ACTIVITY=$(now)
-    local line
-    line=$(grep -m 1 '^BENCH ' "$out") || {
-        sed 's/^/    /' "$out" >&2
-        die "no result line in the wrk output ($key)"
-    }
-    local field
-    for field in ${line#BENCH }; do
-        R[$key.${field%%=*}]=${field#*=}
+    line=$(grep -m 1 '^OPENLOOP ' "$out") || die "no result line in the openloop output ($key): $(cat "$out")"
+    for field in ${line#OPENLOOP }; do
+        O[$key.${field%%=*}]=${field#*=}
     done
-    R[$key.rss]=$(rss_mib VmRSS)
-    settle_stats
-    local after
-    after=$(xacts)
-    R[$key.xacts]=$((after - before))
-    R[$key.handled]=${R[$key.requests]}
-    if [[ -n $count ]]; then
-        R[$key.handled]=$(($($count) - handled_before))
-        ((R[$key.handled] >= R[$key.requests])) || R[$key.handled]=${R[$key.requests]}
+    O[$key.errors]=$((O[$key.non2xx] + O[$key.errors]))
+    say "  achieved ${O[$key.achieved]} req/s, p50 $(ms "${O[$key.p50_us]}") p99 $(ms "${O[$key.p99_us]}") p99.9 $(ms "${O[$key.p999_us]}") ms, errors ${O[$key.errors]}"
+}
+
+# pgbench_rate KEY NAME RATE: scripts/bench/limit-NAME.sql at a fixed RATE
+# (pgbench --rate: Poisson arrivals; latency counted from each transaction's
+# scheduled start), its latencies from the per-transaction log.
+pgbench_rate() {
+    local key=$1 name=$2 rate=$3 log=$WORK/pgbench-$1.log failed
+    checkpoint
+    say "pgbench $name at $rate tps ($key): $PGBENCH_CLIENTS clients, ${DURATION_S}s"
+    if ! run_bounded $((DURATION_S + 60)) pgbench --no-vacuum --protocol=prepared \
+        --client="$PGBENCH_CLIENTS" --jobs="$PGBENCH_JOBS" --time="$DURATION_S" --rate="$rate" \
+        --log --log-prefix="$WORK/txlog-$key" \
+        --define=min_id="$MIN_ID" --define=max_id="$MAX_ID" \
+        --define=ttl="$SESSION_TTL seconds" --define=absolute="$SESSION_ABSOLUTE_TTL seconds" \
+        --file="$BENCH_FILES/limit-$name.sql" "$APP_DB_URL" >"$log" 2>&1; then
+        sed 's/^/    /' "$log" >&2
+        die "pgbench ($key) failed"
     fi
-    R[$key.rps]=$(awk -v n="${R[$key.requests]}" -v us="${R[$key.duration_us]}" 'BEGIN { printf "%.0f", n / (us / 1e6) }')
-    R[$key.rt]=$(awk -v x="${R[$key.xacts]}" -v n="${R[$key.handled]}" 'BEGIN { printf "%.2f", n ? x / n : 0 }')
-    say "  ${R[$key.rps]} req/s, p50 $(ms "${R[$key.p50_us]}") ms, p99 $(ms "${R[$key.p99_us]}") ms, ${R[$key.rt]} statements/request, RSS ${R[$key.rss]} MiB"
-}
-ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
-
-# warm_up PATH COOKIE_FILE|-: two seconds of the same load, not measured. The
-# app's pools open their connections and prepare their statements on first use;
-# measured from cold, opening 32 connections added about 90 transactions to a
-# run (each new PostgreSQL backend commits one at start), which showed as 2.01
-# statements per request in a 5 s run.
-warm_up() {
-    local path=$1 cookies=$2
-    BENCH_COOKIES=$([[ $cookies == - ]] || echo "$cookies") BENCH_THREADS=$THREADS \
-        run_bounded 60 wrk --threads "$THREADS" --connections "$CONNECTIONS" --duration 2s \
-        --timeout 10s --script "$BENCH_FILES/rotate.lua" "$APP_URL$path" >/dev/null 2>&1 ||
-        die "wrk (warm-up of $path) failed"
-    LAST_APP_ACTIVITY=$(now)
+    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
+    # Per-transaction log: client, transaction, latency (us, from the scheduled start), ...
+    read -r O[$key.requests] O[$key.p50_us] O[$key.p99_us] O[$key.p999_us] O[$key.max_us] < <(
+        cat "$WORK"/txlog-"$key".* | awk '{ print $3 }' | percentiles)
+    rm -f "$WORK"/txlog-"$key".*
+    O[$key.achieved]=$(awk -v n="${O[$key.requests]}" -v s="$DURATION_S" 'BEGIN { printf "%.0f", n / s }')
+    O[$key.errors]=${failed:-0}
+    say "  ${O[$key.achieved]} tps, p50 $(ms "${O[$key.p50_us]}") p99 $(ms "${O[$key.p99_us]}") p99.9 $(ms "${O[$key.p999_us]}") ms"
 }
 
-visits_total() { psql_db -c "SELECT coalesce(sum((state ->> 'visits')::bigint), 0) FROM sessions"; }
-session_count() { psql_db -c "SELECT count(*) FROM sessions"; }
+# --- 1. the app, closed loop -------------------------------------------------
+
+APP_SETTINGS=
+for name in $(compgen -e | sort); do
+    [[ $name =~ ^(APP_|COOKIE_|DATABASE_|SESSION_) && ! $name =~ SECRET|URL|PASSWORD ]] || continue
+    APP_SETTINGS+="${APP_SETTINGS:+ }$name=${!name}"
+done
+
+say "starting the app on a fresh database $APP_DB at $SHOWN_SERVER"
+start_app
+RSS_START=$(rss_mib VmRSS)
+create_sessions "$SESSIONS" "$WORK/cookies.txt"
+IFS='|' read -r ROWS MIN_ID MAX_ID < <(psql_app -c "SELECT count(*), min(id), max(id) FROM sessions")
+((ROWS == SESSIONS)) || die "expected $SESSIONS rows in sessions, found $ROWS"
+((MAX_ID - MIN_ID + 1 == SESSIONS)) ||
+    warn "session ids are not contiguous ($MIN_ID..$MAX_ID): some pgbench lookups will miss"
+LAST_APP_ACTIVITY=$(now)
+
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
+MEASURE_START=$(wc -l <"$WORK/rustc.txt")
+cpu_before=$(head -n 1 /proc/stat)
 
 # Each limit runs right before and right after its scenario, on the same table,
 # and the ratio uses the mean of the two: the speed of a shared virtual machine
-# drifts from minute to minute, and a limit measured only before would credit
-# or blame the app for that drift.
-mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
-start_sampler
-cpu_before=$(head -n 1 /proc/stat)
+# drifts from minute to minute.
 pgbench_limit counter LIMIT_COUNTER_BEFORE
 warm_up / "$WORK/cookies.txt"
 VISITS_BEFORE=$(visits_total)
-run_scenario counter / "$WORK/cookies.txt" visits_total
+app_scenario app.counter / "$WORK/cookies.txt" visits_total
 VISITS_AFTER=$(visits_total)
 pgbench_limit counter LIMIT_COUNTER_AFTER
 LIMIT_COUNTER=$(mean "$LIMIT_COUNTER_BEFORE" "$LIMIT_COUNTER_AFTER")
@@ -464,98 +624,428 @@ pgbench_limit select LIMIT_SELECT_BEFORE
 warm_up /visits "$WORK/cookies.txt"
 VISITS_BEFORE_READ=$(visits_total)
 ROWS_BEFORE_READ=$(session_count)
-run_scenario visits /visits "$WORK/cookies.txt"
+app_scenario app.visits /visits "$WORK/cookies.txt"
 VISITS_AFTER_READ=$(visits_total)
 ROWS_AFTER_READ=$(session_count)
 pgbench_limit select LIMIT_SELECT_AFTER
 LIMIT_SELECT=$(mean "$LIMIT_SELECT_BEFORE" "$LIMIT_SELECT_AFTER")
 
+# --- 2. open loop --------------------------------------------------------------
+
+if [[ $OPEN_LOOP == 1 ]]; then
+    for load in $OPEN_LOOP_LOADS; do
+        rate=$(awk -v l="$LIMIT_COUNTER" -v p="$load" 'BEGIN { printf "%.0f", l * p / 100 }')
+        O[load$load.rate]=$rate
+        open_loop "ol$load.counter" / "$rate" "$DURATION_S"
+        open_loop "ol$load.visits" /visits "$rate" "$DURATION_S"
+        pgbench_rate "ol$load.pgcounter" counter "$rate"
+        pgbench_rate "ol$load.pgselect" select "$rate"
+    done
+    LAST_APP_ACTIVITY=$(now)
+fi
+
+# --- 1 (cont.). first visits -----------------------------------------------------
+
 pgbench_limit insert LIMIT_INSERT_BEFORE
 warm_up / -
 ROWS_BEFORE_FIRST=$(session_count)
-run_scenario first / - session_count
+app_scenario app.first / - session_count
 ROWS_AFTER_FIRST=$(session_count)
 pgbench_limit insert LIMIT_INSERT_AFTER
 LIMIT_INSERT=$(mean "$LIMIT_INSERT_BEFORE" "$LIMIT_INSERT_AFTER")
 cpu_after=$(head -n 1 /proc/stat)
+MEASURE_END=$(wc -l <"$WORK/rustc.txt")
+APP_PEAK_MIB=$(rss_mib VmHWM)
+# Back to the benchmark's own sessions: first visits and the INSERT limit added rows.
+psql_app -c "DELETE FROM sessions WHERE id > $MAX_ID" -c "VACUUM ANALYZE sessions" >/dev/null
 
-stop_sampler
 # The share of CPU time the hypervisor gave to other machines ("steal", the 8th
-# number of the cpu line in /proc/stat) while the measurements ran.
+# number of the cpu line in /proc/stat) while the app was measured.
 STEAL_PCT=$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {
     n = split(a, x, " "); split(b, y, " "); total = 0
     for (i = 2; i <= 9 && i <= n; i++) total += y[i] - x[i]
     printf "%.1f", total ? 100 * (y[9] - x[9]) / total : 0 }')
-PEAK_MIB=$(rss_mib VmHWM)
-say "stopping the app"
-stop_app
 
-# --- report ------------------------------------------------------------------
+# --- 5. pool sweep -----------------------------------------------------------------
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+declare -A SWEEP # "size.counter" / "size.visits": req/s of each round, space-separated
+if [[ -n $POOL_SWEEP ]]; then
+    sizes=($POOL_SWEEP)
+    for round in $(seq "$POOL_SWEEP_ROUNDS"); do
+        # Each round starts at the next size, so no size always runs first.
+        for i in "${!sizes[@]}"; do
+            size=${sizes[$(((i + round - 1) % ${#sizes[@]}))]}
+            stop_server
+            start_app DATABASE_MAX_CONNECTIONS="$size"
+            warm_up / "$WORK/cookies.txt"
+            checkpoint
+            wrk_run "sweep.counter" / "$WORK/cookies.txt" "$POOL_SWEEP_S"
+            SWEEP[$size.counter]+="${R[sweep.counter.rps]} "
+            SWEEP[$size.counter_p99]+="${R[sweep.counter.p99_us]} "
+            checkpoint
+            wrk_run "sweep.visits" /visits "$WORK/cookies.txt" "$POOL_SWEEP_S"
+            SWEEP[$size.visits]+="${R[sweep.visits.rps]} "
+            say "pool sweep round $round, DATABASE_MAX_CONNECTIONS=$size: GET / ${R[sweep.counter.rps]} req/s, /visits ${R[sweep.visits.rps]} req/s"
+        done
+    done
+fi
+stop_server
+
+# --- 3. the alternatives -----------------------------------------------------------
+
+PEER_NAMES=(axum-tower-sessions actix-session-sqlx-postgres)
+declare -A PEER_TITLE=(
+    [axum-tower-sessions]="axum + tower-sessions PostgresStore"
+    [actix-session-sqlx-postgres]="actix-session + actix-session-sqlx-postgres"
+)
+# Database names stay under PostgreSQL's 63 bytes.
+declare -A PEER_DB=([axum-tower-sessions]=axum [actix-session-sqlx-postgres]=actix)
+if [[ $PEERS == 1 ]]; then
+    for peer in "${PEER_NAMES[@]}"; do
+        db=${APP_DB}_${PEER_DB[$peer]}
+        DATABASES+=("$db")
+        psql_admin -c "CREATE DATABASE \"$db\"" >/dev/null
+        say "starting $peer on a fresh database $db"
+        start_server "$peer" "$TOOLS_BIN/peer-$peer" "$(db_url "$db")"
+        create_sessions "$SESSIONS" "$WORK/cookies-$peer.txt"
+        closed_loop "$peer.counter" / "$WORK/cookies-$peer.txt"
+        closed_loop "$peer.visits" /visits "$WORK/cookies-$peer.txt"
+        closed_loop "$peer.first" / -
+        R[$peer.peak]=$(rss_mib VmHWM)
+        stop_server
+        drop_database "$db"
+    done
+fi
+
+# --- 4. growth and pruning -----------------------------------------------------------
+
+declare -A G # growth results, keyed "size.scenario.field" and "prune.field"
+if [[ $GROWTH == 1 ]]; then
+    # Rows like the store's, keyed by digests of keys no browser holds; the
+    # benchmark's own 2,000 sessions stay among them.
+    FILLER_STATE="'{\"visits\": 1}'::jsonb"
+    start_app
+    for size in $GROWTH_SIZES; do
+        live=$(psql_app -c "SELECT count(*) FROM sessions WHERE expires_at > now()")
+        if ((size > live)); then
+            say "growth: inserting $((size - live)) sessions ($size live in all)"
+            started=$SECONDS
+            psql_app -c "INSERT INTO sessions (key_hash, state, expires_at, absolute_expires_at)
+                SELECT sha256(convert_to('filler-$RUN_ID-' || g, 'UTF8')), $FILLER_STATE,
+                       now() + least(interval '$SESSION_TTL seconds', interval '$SESSION_ABSOLUTE_TTL seconds'),
+                       now() + interval '$SESSION_ABSOLUTE_TTL seconds'
+                FROM generate_series($live + 1, $size) AS g" \
+                -c "VACUUM ANALYZE sessions" >/dev/null
+            G[$size.fill_s]=$((SECONDS - started))
+        fi
+        G[$size.table_mib]=$(psql_app -c "SELECT round(pg_total_relation_size('sessions') / 1048576.0)")
+        closed_loop "growth$size.counter" / "$WORK/cookies.txt"
+        closed_loop "growth$size.visits" /visits "$WORK/cookies.txt"
+    done
+    GROWTH_PEAK_MIB=$(rss_mib VmHWM)
+    stop_server
+
+    # Pruning under load: the filler rows go, expired ones come, and the app
+    # restarts with its first pruning round PRUNE_DELAY seconds after start.
+    say "pruning run: replacing the filler with $GROWTH_EXPIRED expired sessions"
+    psql_app -c "DELETE FROM sessions WHERE id > $MAX_ID" -c "VACUUM ANALYZE sessions" \
+        -c "INSERT INTO sessions (key_hash, state, expires_at, absolute_expires_at)
+            SELECT sha256(convert_to('expired-$RUN_ID-' || g, 'UTF8')), $FILLER_STATE,
+                   now() - interval '1 minute' - g * interval '1 millisecond',
+                   now() + interval '1 day'
+            FROM generate_series(1, $GROWTH_EXPIRED) AS g" \
+        -c "VACUUM ANALYZE sessions" >/dev/null
+    checkpoint
+    # Deleted rows so far, once PostgreSQL has counted the DELETE above (a
+    # backend reports its counts as it exits, a moment after psql returns).
+    deleted() { psql_app -c "SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = 'sessions'"; }
+    deleted_before=$(deleted)
+    for _ in $(seq 15); do
+        pause 1
+        latest=$(deleted)
+        [[ $latest == "$deleted_before" ]] && break
+        deleted_before=$latest
+    done
+    rate=$(awk -v l="$LIMIT_COUNTER" 'BEGIN { printf "%.0f", l / 2 }')
+    G[prune.rate]=$rate
+    start_app SESSION_PRUNE_INTERVAL_SECONDS="$PRUNE_DELAY"
+    prune_due=$(awk -v s="$SERVER_STARTED" -v d="$PRUNE_DELAY" 'BEGIN { printf "%.3f", s + d }')
+    # Deleted rows as PostgreSQL counts them, twice a second, on one connection.
+    psql "$APP_DB_URL" -X -q -A -t -F ' ' >"$WORK/deleted.txt" 2>"$WORK/deleted.log" <<<"SELECT extract(epoch FROM clock_timestamp()), n_tup_del FROM pg_stat_user_tables WHERE relname = 'sessions' \watch 0.5" &
+    BACKGROUND_PIDS+=($!)
+    max_s=$((PRUNE_DELAY + 900))
+    "$OPENLOOP" --url "$SERVER_URL/" --rate "$rate" --duration "$max_s" --connections "$CONNECTIONS" \
+        --cookies "$WORK/cookies.txt" --log "$WORK/prune-requests.txt" >"$WORK/openloop-prune.txt" 2>&1 &
+    OPENLOOP_PID=$!
+    BACKGROUND_PIDS+=("$OPENLOOP_PID")
+    say "pruning run: GET / at $rate req/s (50% of the counter limit); pruning is due ${PRUNE_DELAY}s after start; waiting for it to end (at most 15 minutes)"
+    prune_end=
+    deadline=$((SECONDS + max_s))
+    while [[ -z $prune_end ]] && ((SECONDS < deadline)); do
+        kill -0 "$OPENLOOP_PID" 2>/dev/null || die "the open-loop generator stopped early: $(cat "$WORK/openloop-prune.txt")"
+        kill -0 "$SERVER_PID" 2>/dev/null || die "the app stopped during the pruning run"
+        if grep -q -E 'pruned [0-9]+ expired sessions' "$SERVER_LOG"; then
+            prune_end=$(now)
+        elif awk -v before="$deleted_before" -v n="$GROWTH_EXPIRED" '$2 - before >= n { found = 1 } END { exit !found }' "$WORK/deleted.txt"; then
+            # No log line (the app logs differently): PostgreSQL's count, up to ~10 s late.
+            prune_end=$(awk -v before="$deleted_before" -v n="$GROWTH_EXPIRED" '$2 - before >= n { print $1; exit }' "$WORK/deleted.txt")
+        else
+            pause 0.25
+        fi
+    done
+    [[ -n $prune_end ]] || die "pruning did not finish within $max_s s"
+    pause 5 # a tail of steady load after pruning
+    kill -INT "$OPENLOOP_PID"
+    wait "$OPENLOOP_PID" || die "the open-loop generator failed: $(cat "$WORK/openloop-prune.txt")"
+    G[prune.start]=$(awk -v before="$deleted_before" '$2 > before { print $1; exit }' "$WORK/deleted.txt")
+    [[ -n ${G[prune.start]} ]] || G[prune.start]=$prune_due
+    # The first deletions show up to a second late in the statistics; the
+    # round was due at prune_due, so it cannot have started before that.
+    G[prune.start]=$(awk -v seen="${G[prune.start]}" -v due="$prune_due" 'BEGIN { s = seen - 1; if (s < due) s = due; printf "%.3f", s }')
+    G[prune.end]=$prune_end
+    G[prune.seconds]=$(awk -v a="${G[prune.start]}" -v b="$prune_end" 'BEGIN { printf "%.1f", b - a }')
+    G[prune.left]=$(psql_app -c "SELECT count(*) FROM sessions WHERE expires_at <= now()")
+    G[prune.peak]=$(rss_mib VmHWM)
+    # Windows: steady load before pruning (after the first 2 s) and while pruning ran.
+    read -r start_us < <(awk '{ print $1; exit }' "$WORK/prune-requests.txt")
+    window() { # FROM_S TO_S (unix seconds): "count p50 p99 p999 max" of the requests due then
+        awk -v a="$1" -v b="$2" '$1 / 1e6 >= a && $1 / 1e6 < b { print $2 }' "$WORK/prune-requests.txt" | percentiles
+    }
+    read -r G[prune.base_n] _ G[prune.base_p99] _ G[prune.base_max] < <(window "$(awk -v s="$start_us" 'BEGIN { printf "%.3f", s / 1e6 + 2 }')" "${G[prune.start]}")
+    read -r G[prune.during_n] _ G[prune.during_p99] _ G[prune.during_max] < <(window "${G[prune.start]}" "${G[prune.end]}")
+    G[prune.errors]=$(awk '$3 == 0 || $3 >= 400 { n++ } END { print n + 0 }' "$WORK/prune-requests.txt")
+    G[prune.requests]=$(wc -l <"$WORK/prune-requests.txt")
+    # Throughput per whole second of pruning (answers completed in that second).
+    read -r G[prune.tput_mean] G[prune.tput_min] < <(awk -v a="${G[prune.start]}" -v b="${G[prune.end]}" '
+        $3 > 0 && $3 < 400 { done_s = int(($1 + $2) / 1e6); n[done_s]++ }
+        END {
+            lo = int(a) + 1; hi = int(b) - 1; min = -1; sum = 0; k = 0
+            for (s = lo; s <= hi; s++) { c = n[s] + 0; sum += c; k++; if (min < 0 || c < min) min = c }
+            if (k == 0) print "-", "-"; else printf "%.0f %d\n", sum / k, min
+        }' "$WORK/prune-requests.txt")
+    stop_server
+fi
+
+# --- report --------------------------------------------------------------------
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 # mark VALUE OP TARGET -> "met" or "MISSED"
 mark() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "MISSED" }'; }
-errors() {
-    local k=$1
-    printf '%s / %s' "${R[$k.status]}" \
-        "$((R[$k.connect] + R[$k.read] + R[$k.write] + R[$k.timeout]))"
-}
+# num N: N rounded, with thousands separators (1,234,567).
+num() { awk -v n="$1" 'BEGIN { printf "%.0f", n }' | sed -E ':a;s/^(-?[0-9]+)([0-9]{3})/\1,\2/;ta'; }
+max_of() { printf '%s\n' "$@" | sort -n | tail -n 1; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-C_RATIO=$(ratio "${R[counter.rps]}" "$LIMIT_COUNTER")
-V_RATIO=$(ratio "${R[visits.rps]}" "$LIMIT_SELECT")
-F_RATIO=$(ratio "${R[first.rps]}" "$LIMIT_INSERT")
-C_P99=$(ms "${R[counter.p99_us]}")
+# Issue 16's targets.
+TARGET_VS_PEER=1.5
+TARGET_COUNTER_RATIO=0.8
+TARGET_VISITS_RATIO=0.6
+TARGET_FIRST_RATIO=0.6
+TARGET_OPEN_COUNTER_P99_MS=5
+TARGET_OPEN_VISITS_P99_MS=3
+TARGET_GROWTH_DROP=0.8
+TARGET_PRUNE_P99_FACTOR=4
+TARGET_MEMORY_MIB=64
 
-row() { printf '| %-18s | %6s | %-15s | %-14s | %8s | %-19s | %-24s | %-16s |\n' "$@"; }
+C_RATIO=$(ratio "${R[app.counter.rps]}" "$LIMIT_COUNTER")
+V_RATIO=$(ratio "${R[app.visits.rps]}" "$LIMIT_SELECT")
+F_RATIO=$(ratio "${R[app.first.rps]}" "$LIMIT_INSERT")
+
+row() { printf "| %-46s | %8s | %6s | %9s | %9s | %6s | %9s |\n" "$@"; }
 {
     echo
     echo "session-demo benchmark: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "machine: $(nproc) cores, PostgreSQL $PG_VERSION ($PG_DURABILITY); wrk -t$THREADS -c$CONNECTIONS -d${DURATION_S}s over $SESSIONS sessions; pgbench -M prepared -c$PGBENCH_CLIENTS -j$PGBENCH_JOBS -T$DURATION_S"
+    echo "machine: $(nproc) cores, PostgreSQL $PG_VERSION ($PG_DURABILITY)"
+    echo "closed loop: wrk -t$THREADS -c$CONNECTIONS -d${DURATION_S}s over $SESSIONS sessions (cookies round-robin); pgbench -M prepared -c$PGBENCH_CLIENTS -j$PGBENCH_JOBS -T$DURATION_S"
     echo "app settings: ${APP_SETTINGS:-the defaults}"
     echo
-    row "scenario" "req/s" "limit (tps)" "ratio (target)" "p50" "p99 (target)" "round trips/req (target)" "non-2xx / errors"
-    row "---" "---:" "---" "---" "---:" "---" "---" "---"
-    row "GET / (read+write)" "${R[counter.rps]}" "counter $(printf '%.0f' "$LIMIT_COUNTER")" \
-        "$C_RATIO (>= $TARGET_COUNTER_RATIO)" "$(ms "${R[counter.p50_us]}") ms" \
-        "$C_P99 ms (<= $TARGET_COUNTER_P99_MS ms)" "${R[counter.rt]} (2)" "$(errors counter)"
-    row "GET /visits (read)" "${R[visits.rps]}" "SELECT $(printf '%.0f' "$LIMIT_SELECT")" \
-        "$V_RATIO (>= $TARGET_VISITS_RATIO)" "$(ms "${R[visits.p50_us]}") ms" \
-        "$(ms "${R[visits.p99_us]}") ms" "${R[visits.rt]} (1)" "$(errors visits)"
-    row "GET / first visit" "${R[first.rps]}" "INSERT $(printf '%.0f' "$LIMIT_INSERT")" \
-        "$F_RATIO (>= $TARGET_FIRST_RATIO)" "$(ms "${R[first.p50_us]}") ms" \
-        "$(ms "${R[first.p99_us]}") ms" "${R[first.rt]} (1)" "$(errors first)"
+    echo "## The app against its limits (PostgreSQL alone running the same statements)"
     echo
-    echo "peak memory (VmHWM): $PEAK_MIB MiB (target <= $TARGET_MEMORY_MIB MiB); RSS after start ${RSS_START}, after GET / ${R[counter.rss]}, after /visits ${R[visits.rss]}, after first visits ${R[first.rss]} MiB"
-    echo "checks: GET / recorded $((VISITS_AFTER - VISITS_BEFORE)) visits for ${R[counter.requests]} requests;" \
+    printf "| %-18s | %7s | %-15s | %-5s | %9s | %9s | %-14s | %-6s |\n" scenario "req/s" "limit (tps)" ratio p50 p99 "statements/req" errors
+    printf "| %-18s | %7s | %-15s | %-5s | %9s | %9s | %-14s | %-6s |\n" --- ---: --- ---: ---: ---: ---: ---:
+    printf "| %-18s | %7s | %-15s | %-5s | %9s | %9s | %-14s | %-6s |\n" \
+        "GET / (read+write)" "$(num "${R[app.counter.rps]}")" "counter $(num "$LIMIT_COUNTER")" "$C_RATIO" \
+        "$(ms "${R[app.counter.p50_us]}") ms" "$(ms "${R[app.counter.p99_us]}") ms" "${R[app.counter.rt]} (2)" "${R[app.counter.errors]}"
+    printf "| %-18s | %7s | %-15s | %-5s | %9s | %9s | %-14s | %-6s |\n" \
+        "GET /visits (read)" "$(num "${R[app.visits.rps]}")" "SELECT $(num "$LIMIT_SELECT")" "$V_RATIO" \
+        "$(ms "${R[app.visits.p50_us]}") ms" "$(ms "${R[app.visits.p99_us]}") ms" "${R[app.visits.rt]} (1)" "${R[app.visits.errors]}"
+    printf "| %-18s | %7s | %-15s | %-5s | %9s | %9s | %-14s | %-6s |\n" \
+        "GET / first visit" "$(num "${R[app.first.rps]}")" "INSERT $(num "$LIMIT_INSERT")" "$F_RATIO" \
+        "$(ms "${R[app.first.p50_us]}") ms" "$(ms "${R[app.first.p99_us]}") ms" "${R[app.first.rt]} (1)" "${R[app.first.errors]}"
+    echo
+    echo "limits (tps) before / after each scenario: counter $(num "$LIMIT_COUNTER_BEFORE") / $(num "$LIMIT_COUNTER_AFTER")," \
+        "SELECT $(num "$LIMIT_SELECT_BEFORE") / $(num "$LIMIT_SELECT_AFTER"), INSERT $(num "$LIMIT_INSERT_BEFORE") / $(num "$LIMIT_INSERT_AFTER"); the table shows their mean"
+    echo "app memory: peak (VmHWM) $APP_PEAK_MIB MiB; RSS after start $RSS_START, after GET / ${R[app.counter.rss]}, after /visits ${R[app.visits.rss]}, after first visits ${R[app.first.rss]} MiB"
+    echo "checks: GET / recorded $((VISITS_AFTER - VISITS_BEFORE)) visits for ${R[app.counter.requests]} requests;" \
         "/visits changed $((VISITS_AFTER_READ - VISITS_BEFORE_READ)) visits and $((ROWS_AFTER_READ - ROWS_BEFORE_READ)) rows;" \
-        "first visits created $((ROWS_AFTER_FIRST - ROWS_BEFORE_FIRST)) sessions for ${R[first.requests]} requests"
-    log_lines=$(wc -l <"$WORK/app.log")
-    echo "app log (RUST_LOG=$APP_RUST_LOG): $log_lines lines, $(grep -c -E '^\[[^]]* (WARN|ERROR) ' "$WORK/app.log" || true) warnings or errors"
-    if ((log_lines > 1000)); then
-        echo "note: the app logged about a line per request; the figures include that logging."
-    fi
-    echo "limits (tps) before / after each scenario: counter $(printf '%.0f / %.0f' "$LIMIT_COUNTER_BEFORE" "$LIMIT_COUNTER_AFTER")," \
-        "SELECT $(printf '%.0f / %.0f' "$LIMIT_SELECT_BEFORE" "$LIMIT_SELECT_AFTER")," \
-        "INSERT $(printf '%.0f / %.0f' "$LIMIT_INSERT_BEFORE" "$LIMIT_INSERT_AFTER"); the table shows their mean"
+        "first visits created $((ROWS_AFTER_FIRST - ROWS_BEFORE_FIRST)) sessions for ${R[app.first.requests]} requests"
+    echo "statements/req: transactions in the app's database (pg_stat_database) per request handled; each statement outside BEGIN is its own transaction."
     echo "latency floor: wrk keeps $CONNECTIONS requests in flight, so the mean latency is $CONNECTIONS / (req/s) (Little's law):" \
-        "$(awk -v c="$CONNECTIONS" -v r="${R[counter.rps]}" 'BEGIN { printf "%.1f", r ? 1000 * c / r : 0 }') ms for GET / at this rate;" \
-        "a p99 of $TARGET_COUNTER_P99_MS ms needs at least $(awk -v c="$CONNECTIONS" -v t="$TARGET_COUNTER_P99_MS" 'BEGIN { printf "%.0f", 1000 * c / t }') req/s even with no spread at all"
-    echo "CPU steal (time the hypervisor gave to other machines) during the measurements: $STEAL_PCT%"
-    echo "round trips/req = statements: transactions in the bench database (pg_stat_database) per request handled; each statement outside BEGIN is its own transaction. Pings and Parse/Describe messages are not counted."
-    echo "errors = wrk socket errors (connect + read + write + timeout); wrk counts status >= 400 as non-2xx."
+        "$(awk -v c="$CONNECTIONS" -v r="${R[app.counter.rps]}" 'BEGIN { printf "%.1f", r ? 1000 * c / r : 0 }') ms for GET / at this rate; the open-loop table below has latencies that mean something."
+
+    # The comparison table.
+    best_peer() { # SCENARIO -> req/s of the faster alternative (0 without alternatives)
+        local s=$1 best=0 peer
+        for peer in "${PEER_NAMES[@]}"; do
+            [[ -n ${R[$peer.$s.rps]:-} ]] && best=$(max_of "$best" "${R[$peer.$s.rps]}")
+        done
+        echo "$best"
+    }
+    if [[ $PEERS == 1 ]]; then
+        echo
+        echo "## The app against the alternatives (each alone, on a fresh database of the same server, pool of 16)"
+        echo
+        row "scenario / implementation" "req/s" "vs app" "p50" "p99" "errors" "peak RSS"
+        row --- ---: ---: ---: ---: ---: ---:
+        for s in counter visits first; do
+            case $s in
+            counter) title="GET / (read+write)" limit=$LIMIT_COUNTER ;;
+            visits) title="GET /visits (read only)" limit=$LIMIT_SELECT ;;
+            first) title="GET / first visit" limit=$LIMIT_INSERT ;;
+            esac
+            row "**$title**" "" "" "" "" "" ""
+            row "  pgbench, the app's statements ($PGBENCH_CLIENTS clients)" "$(num "$limit")" "$(ratio "$limit" "${R[app.$s.rps]}")x" "" "" "" "-"
+            row "  session-demo" "$(num "${R[app.$s.rps]}")" "1.00x" "$(ms "${R[app.$s.p50_us]}") ms" "$(ms "${R[app.$s.p99_us]}") ms" "${R[app.$s.errors]}" "$APP_PEAK_MIB MiB"
+            for peer in "${PEER_NAMES[@]}"; do
+                row "  ${PEER_TITLE[$peer]}" "$(num "${R[$peer.$s.rps]}")" "$(ratio "${R[$peer.$s.rps]}" "${R[app.$s.rps]}")x" \
+                    "$(ms "${R[$peer.$s.p50_us]}") ms" "$(ms "${R[$peer.$s.p99_us]}") ms" "${R[$peer.$s.errors]}" "${R[$peer.peak]} MiB"
+            done
+        done
+        echo
+        echo "vs app: the row's req/s divided by the app's (pgbench's row: how far the app is from PostgreSQL alone)."
+        echo "peak RSS: each server's VmHWM over its three runs; the app's includes the open-loop runs."
+        echo "errors: wrk socket errors plus responses with a status of 400 or more."
+    fi
+
+    if [[ $OPEN_LOOP == 1 ]]; then
+        echo
+        echo "## Open loop: fixed rates, latency from the moment each request was due"
+        echo
+        printf "| %-28s | %9s | %9s | %9s | %9s | %9s | %6s |\n" "load (share of counter limit)" "rate" "achieved" p50 p99 p99.9 errors
+        printf "| %-28s | %9s | %9s | %9s | %9s | %9s | %6s |\n" --- ---: ---: ---: ---: ---: ---:
+        for load in $OPEN_LOOP_LOADS; do
+            for run in counter:"GET /" pgcounter:"  pgbench counter" visits:"GET /visits" pgselect:"  pgbench SELECT"; do
+                k=ol$load.${run%%:*}
+                printf "| %-28s | %9s | %9s | %9s | %9s | %9s | %6s |\n" "$load%: ${run#*:}" "$(num "${O[load$load.rate]}")/s" \
+                    "$(num "${O[$k.achieved]}")/s" "$(ms "${O[$k.p50_us]}") ms" "$(ms "${O[$k.p99_us]}") ms" "$(ms "${O[$k.p999_us]}") ms" "${O[$k.errors]}"
+            done
+        done
+        echo
+        echo "the app: bench/openloop, $CONNECTIONS connections, Poisson arrivals, each request with the next of $SESSIONS session cookies;" \
+            "pgbench --rate: $PGBENCH_CLIENTS clients, Poisson arrivals. Both count a request that waited for a free connection from when it was due."
+        late=0
+        for load in $OPEN_LOOP_LOADS; do
+            late=$(max_of "$late" "${O[ol$load.counter.late_dispatch_p99_us]}" "${O[ol$load.visits.late_dispatch_p99_us]}")
+        done
+        echo "generator's own lateness (99th percentile of how late it released a request): $late us."
+    fi
+
+    if [[ -n $POOL_SWEEP ]]; then
+        echo
+        echo "## Pool sweep (NOISY: ${POOL_SWEEP_S}s runs, $POOL_SWEEP_ROUNDS interleaved rounds; req/s, median of the rounds)"
+        echo
+        echo "| DATABASE_MAX_CONNECTIONS | session pool per worker | GET / req/s | GET / p99 | GET /visits req/s | rounds (GET /) |"
+        echo "| ---: | ---: | ---: | ---: | ---: | --- |"
+        for size in $POOL_SWEEP; do
+            echo "| $size | $(((size + $(nproc) - 1) / $(nproc))) | $(num "$(median ${SWEEP[$size.counter]})") |" \
+                "$(ms "$(median ${SWEEP[$size.counter_p99]})") ms | $(num "$(median ${SWEEP[$size.visits]})") | ${SWEEP[$size.counter]}|"
+        done
+    fi
+
+    if [[ $GROWTH == 1 ]]; then
+        echo
+        echo "## Growth: the same closed loop with more live sessions in the table"
+        echo
+        echo "| live sessions | table + indexes | GET / req/s | GET / p99 | GET /visits req/s | GET /visits p99 | errors |"
+        echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        : >"$WORK/growth.dat"
+        for size in $GROWTH_SIZES; do
+            echo "| $(num "$size") | ${G[$size.table_mib]} MiB | $(num "${R[growth$size.counter.rps]}") | $(ms "${R[growth$size.counter.p99_us]}") ms |" \
+                "$(num "${R[growth$size.visits.rps]}") | $(ms "${R[growth$size.visits.p99_us]}") ms | $((R[growth$size.counter.errors] + R[growth$size.visits.errors])) |"
+            echo "$size ${R[growth$size.counter.rps]} ${R[growth$size.visits.rps]} $(ms "${R[growth$size.counter.p99_us]}") $(ms "${R[growth$size.visits.p99_us]}")" >>"$WORK/growth.dat"
+        done
+        first_size=${GROWTH_SIZES%% *}
+        last_size=${GROWTH_SIZES##* }
+        G_COUNTER=$(ratio "${R[growth$last_size.counter.rps]}" "${R[growth$first_size.counter.rps]}")
+        G_VISITS=$(ratio "${R[growth$last_size.visits.rps]}" "${R[growth$first_size.visits.rps]}")
+        echo
+        echo "at $(num "$last_size") sessions: GET / at $G_COUNTER, GET /visits at $G_VISITS of the $(num "$first_size")-session figure (target >= $TARGET_GROWTH_DROP); app peak memory $GROWTH_PEAK_MIB MiB."
+        echo
+        echo "## Pruning $(num "$GROWTH_EXPIRED") expired sessions under a steady $(num "${G[prune.rate]}") req/s of GET / (50% of the counter limit, open loop)"
+        echo
+        echo "| | requests | p99 | worst | req/s per second |"
+        echo "| --- | ---: | ---: | ---: | --- |"
+        echo "| before pruning | $(num "${G[prune.base_n]}") | $(ms "${G[prune.base_p99]}") ms | $(ms "${G[prune.base_max]}") ms | $(num "${G[prune.rate]}") offered |"
+        echo "| while pruning (${G[prune.seconds]} s) | $(num "${G[prune.during_n]}") | $(ms "${G[prune.during_p99]}") ms | $(ms "${G[prune.during_max]}") ms | mean ${G[prune.tput_mean]}, lowest ${G[prune.tput_min]} |"
+        echo
+        echo "pruning took ${G[prune.seconds]} s; expired rows left afterwards: ${G[prune.left]}; failed requests in the whole run: ${G[prune.errors]} of $(num "${G[prune.requests]}");" \
+            "p99 while pruning is $(ratio "${G[prune.during_p99]}" "${G[prune.base_p99]}")x the p99 before (target <= $TARGET_PRUNE_P99_FACTOR)."
+        echo "(pruning's start is read from PostgreSQL's count of deleted rows, within a second; its end from the app's log line.)"
+
+        # The chart.
+        mkdir -p "$(dirname "$GROWTH_CHART")"
+        gnuplot <<EOF || warn "gnuplot failed; no chart"
+set terminal svg size 800,460 dynamic font 'sans,12' background '#ffffff'
+set output '$GROWTH_CHART'
+set title "session-demo: throughput and p99 as the sessions table grows\n{/*0.8 wrk -t$THREADS -c$CONNECTIONS, ${DURATION_S}s runs, $(date -u '+%Y-%m-%d'), $(nproc) cores, PostgreSQL $PG_VERSION}"
+set logscale x 10
+set format x "%.0s%c"
+set xlabel 'live sessions in the table'
+set ylabel 'requests per second'
+set y2label 'p99 latency (ms)'
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set grid xtics ytics lc rgb '#dddddd'
+set key outside bottom center horizontal
+set offsets graph 0.05, graph 0.05, 0, 0
+plot '$WORK/growth.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1b7f79' title 'GET / req/s', \
+     '' using 1:3 with linespoints lw 2 pt 5 lc rgb '#3b4cc0' title 'GET /visits req/s', \
+     '' using 1:4 axes x1y2 with linespoints lw 1 dt 2 pt 7 lc rgb '#1b7f79' title 'GET / p99', \
+     '' using 1:5 axes x1y2 with linespoints lw 1 dt 2 pt 5 lc rgb '#3b4cc0' title 'GET /visits p99'
+EOF
+        [[ -s $GROWTH_CHART ]] && echo "chart: $GROWTH_CHART"
+    fi
+
+    # Targets.
+    echo
+    echo "## Targets"
+    echo
     errors_total=0
-    for k in counter visits first; do
-        errors_total=$((errors_total + R[$k.status] + R[$k.connect] + R[$k.read] + R[$k.write] + R[$k.timeout]))
+    for k in app.counter app.visits app.first; do
+        errors_total=$((errors_total + R[$k.errors]))
     done
-    rt_ok=$(awk -v c="${R[counter.rt]}" -v v="${R[visits.rt]}" -v f="${R[first.rt]}" \
+    rt_ok=$(awk -v c="${R[app.counter.rt]}" -v v="${R[app.visits.rt]}" -v f="${R[app.first.rt]}" \
         'BEGIN { print (c <= 2.005 && v <= 1.005 && f <= 1.005) ? "met" : "MISSED" }')
-    echo "targets: GET / ratio $(mark "$C_RATIO" '>=' "$TARGET_COUNTER_RATIO"), GET / p99 $(mark "$C_P99" '<=' "$TARGET_COUNTER_P99_MS")," \
-        "/visits ratio $(mark "$V_RATIO" '>=' "$TARGET_VISITS_RATIO"), first visits ratio $(mark "$F_RATIO" '>=' "$TARGET_FIRST_RATIO")," \
-        "statements $rt_ok, memory $(mark "$PEAK_MIB" '<=' "$TARGET_MEMORY_MIB"), errors $([[ $errors_total == 0 ]] && echo met || echo MISSED)"
-    read -r samples busy most < <(awk '{ n++; if ($1 > 0) b++; if ($1 > m) m = $1 } END { print n + 0, b + 0, m + 0 }' "$WORK/rustc.txt")
+    line="GET / $C_RATIO of its limit ($(mark "$C_RATIO" '>=' "$TARGET_COUNTER_RATIO"))"
+    line+=", /visits $V_RATIO ($(mark "$V_RATIO" '>=' "$TARGET_VISITS_RATIO")), first visits $F_RATIO ($(mark "$F_RATIO" '>=' "$TARGET_FIRST_RATIO"))"
+    if [[ $PEERS == 1 ]]; then
+        for s in counter visits first; do
+            x=$(ratio "${R[app.$s.rps]}" "$(best_peer "$s")")
+            line+=", $s ${x}x the faster alternative ($(mark "$x" '>=' "$TARGET_VS_PEER"))"
+        done
+    fi
+    if [[ $OPEN_LOOP == 1 && " $OPEN_LOOP_LOADS " == *" 50 "* ]]; then
+        line+=", open loop 50% p99 GET / $(ms "${O[ol50.counter.p99_us]}") ms ($(mark "$(ms "${O[ol50.counter.p99_us]}")" '<=' "$TARGET_OPEN_COUNTER_P99_MS"))"
+        line+=" /visits $(ms "${O[ol50.visits.p99_us]}") ms ($(mark "$(ms "${O[ol50.visits.p99_us]}")" '<=' "$TARGET_OPEN_VISITS_P99_MS"))"
+        for k in ol50.counter ol50.visits; do errors_total=$((errors_total + O[$k.errors])); done
+    fi
+    if [[ $GROWTH == 1 ]]; then
+        line+=", growth GET / $G_COUNTER ($(mark "$G_COUNTER" '>=' "$TARGET_GROWTH_DROP")) /visits $G_VISITS ($(mark "$G_VISITS" '>=' "$TARGET_GROWTH_DROP"))"
+        pf=$(ratio "${G[prune.during_p99]}" "${G[prune.base_p99]}")
+        line+=", pruning p99 ${pf}x ($(mark "$pf" '<=' "$TARGET_PRUNE_P99_FACTOR")) with ${G[prune.errors]} failed ($([[ ${G[prune.errors]} == 0 ]] && echo met || echo MISSED))"
+        errors_total=$((errors_total + G[prune.errors]))
+    fi
+    line+=", statements $rt_ok, memory $APP_PEAK_MIB MiB ($(mark "$APP_PEAK_MIB" '<=' "$TARGET_MEMORY_MIB")), errors $errors_total ($([[ $errors_total == 0 ]] && echo met || echo MISSED))"
+    echo "$line."
+    echo
+    echo "CPU steal (time the hypervisor gave to other machines) while the app was measured: $STEAL_PCT%"
+    read -r samples busy most < <(sed -n "$((MEASURE_START + 1)),${MEASURE_END}p" "$WORK/rustc.txt" |
+        awk '{ n++; if ($1 > 0) b++; if ($1 > m) m = $1 } END { print n + 0, b + 0, m + 0 }')
     if ((busy > 0)); then
-        echo "note: rustc was running in $busy of $samples one-second samples (up to $most at once): other work shared the CPU, the figures are noisy."
+        echo "note: rustc was running in $busy of $samples one-second samples (up to $most at once) while the app was measured: other work shared the CPU, the figures are noisy."
     else
-        echo "machine: no rustc seen running during the measurements ($samples one-second samples)."
+        echo "machine: no rustc seen running while the app was measured ($samples one-second samples)."
     fi
 }
