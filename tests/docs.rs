@@ -132,7 +132,7 @@ fn exists(relative: &str) -> bool {
 }
 
 fn is_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_-./*".contains(c)
+    c.is_ascii_alphanumeric() || "_-./*@".contains(c)
 }
 
 /// Repository paths named in a line of text (outside URLs).
