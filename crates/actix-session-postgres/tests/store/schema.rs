@@ -29,7 +29,7 @@ async fn the_migrator_creates_the_schema_once_and_then_does_nothing() {
     .fetch_all(&pool)
     .await
     .expect("its own record");
-    assert_eq!(recorded, [1, 4]);
+    assert_eq!(recorded, [1, 4, 6]);
     let function: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'touch_session')")
             .fetch_one(&pool)
@@ -65,7 +65,7 @@ async fn an_app_with_its_own_version_1_migrates_beside_the_store() {
 #[tokio::test]
 async fn the_migrations_can_be_merged_into_an_apps_migrator() {
     let versions: Vec<i64> = migrations().map(|migration| migration.version).collect();
-    assert_eq!(versions, [1, 4]);
+    assert_eq!(versions, [1, 4, 6]);
     let pool = pool().await;
     let merged = Migrator::with_migrations(migrations().cloned().collect());
     merged.run(&pool).await.expect("runs in sqlx's usual table");
@@ -73,5 +73,54 @@ async fn the_migrations_can_be_merged_into_an_apps_migrator() {
         .fetch_one(&pool)
         .await
         .expect("query");
-    assert_eq!(recorded, 2);
+    assert_eq!(recorded, 3);
+}
+
+#[tokio::test]
+async fn the_schema_check_passes_only_while_the_stores_schema_is_whole() {
+    let url = fresh_database().await;
+    let pool = actix_session_postgres::SessionPool::new(
+        url.parse().expect("a URL"),
+        1,
+        std::time::Duration::from_secs(5),
+    );
+    assert!(
+        pool.check_schema().await.is_err(),
+        "an empty database fails the check"
+    );
+
+    let plain = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("connects");
+    migrator().run(&plain).await.expect("the store's schema");
+    pool.check_schema()
+        .await
+        .expect("a migrated database passes");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&plain)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the check creates no session");
+
+    sqlx::raw_sql("ALTER TABLE sessions RENAME COLUMN last_seen_at TO seen_at")
+        .execute(&plain)
+        .await
+        .expect("rename");
+    assert!(
+        pool.check_schema().await.is_err(),
+        "a renamed column fails the check"
+    );
+    sqlx::raw_sql(
+        "ALTER TABLE sessions RENAME COLUMN seen_at TO last_seen_at;
+         DROP FUNCTION touch_session(bytea, interval);",
+    )
+    .execute(&plain)
+    .await
+    .expect("drop the function");
+    assert!(
+        pool.check_schema().await.is_err(),
+        "a missing touch_session fails the check"
+    );
 }
