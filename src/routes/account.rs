@@ -16,7 +16,7 @@ use crate::{
     error::AppError,
     forms::CsrfForm,
     routes::{layout::Layout, render, see_other, time_text},
-    session::{AppSession, current::SessionCookie, typed::SignedInUser, user_sessions},
+    session::{AppSession, current::CurrentSessionDigest, typed::SignedInUser, user_sessions},
 };
 
 /// The account page: `templates/account.html`.
@@ -58,10 +58,9 @@ pub async fn show(
     user: web::ReqData<SignedInUser>,
     session: AppSession,
     pool: web::Data<PgPool>,
-    cookie: web::Data<SessionCookie>,
-    req: HttpRequest,
+    current: CurrentSessionDigest,
 ) -> Result<HttpResponse, AppError> {
-    let sessions = user_sessions::list(&pool, user.id, cookie.key_digest(&req)).await?;
+    let sessions = user_sessions::list(&pool, user.id, current.digest()).await?;
     let current = sessions.iter().find(|s| s.current);
     let created: Option<String> = sqlx::query_scalar(
         "SELECT to_char(created_at AT TIME ZONE 'UTC', 'FMDD Mon YYYY, HH24:MI \"UTC\"')
@@ -110,10 +109,9 @@ pub async fn revoke(
     user: web::ReqData<SignedInUser>,
     session: AppSession,
     pool: web::Data<PgPool>,
-    cookie: web::Data<SessionCookie>,
-    req: HttpRequest,
+    current: CurrentSessionDigest,
 ) -> Result<HttpResponse, AppError> {
-    let current = cookie.key_digest(&req);
+    let current = current.digest();
     if form.all_others.as_deref() == Some("1") {
         let ended = user_sessions::revoke_all_others(&pool, user.id, current).await?;
         session.set_flash(&match ended {
@@ -181,7 +179,7 @@ pub async fn change_password(
     user: web::ReqData<SignedInUser>,
     session: AppSession,
     pool: web::Data<PgPool>,
-    cookie: web::Data<SessionCookie>,
+    current: CurrentSessionDigest,
     devices: web::Data<DeviceCookies>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
@@ -212,7 +210,7 @@ pub async fn change_password(
         // The account was deleted meanwhile (its sessions went with it).
         return Ok(see_other("/login"));
     };
-    user_sessions::revoke_all_others(&pool, user.id, cookie.key_digest(&req)).await?;
+    user_sessions::revoke_all_others(&pool, user.id, current.digest()).await?;
     session.renew_credentials(version);
     session.set_flash("Password changed. You were signed out everywhere else.");
     Ok(see_other("/account"))

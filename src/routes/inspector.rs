@@ -9,7 +9,7 @@
 //! neither a CSRF token nor a cart id. (Loading the session is still activity,
 //! as on every page: it may push the idle expiry forward.)
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 use sqlx::PgPool;
 
@@ -17,7 +17,11 @@ use crate::{
     cart,
     error::AppError,
     routes::{layout::Layout, render, time_text},
-    session::{AppSession, current::SessionCookie, details},
+    session::{
+        AppSession,
+        current::{CurrentSessionDigest, SessionCookie},
+        details,
+    },
 };
 
 /// What this request looked like, from the session's point of view.
@@ -110,14 +114,14 @@ pub async fn show(
     session: AppSession,
     pool: web::Data<PgPool>,
     cookie: web::Data<SessionCookie>,
-    req: HttpRequest,
+    current: CurrentSessionDigest,
 ) -> Result<HttpResponse, AppError> {
-    let digest = cookie.key_digest(&req);
+    let digest = current.digest();
     let row = match &digest {
         Some(digest) => details::find(&pool, digest).await?,
         None => None,
     };
-    let outcome = match (cookie.was_sent(&req), &digest, &row) {
+    let outcome = match (current.cookie_sent(), &digest, &row) {
         (false, _, _) => Outcome::NoCookie,
         (true, None, _) => Outcome::Undecryptable,
         (true, Some(_), None) => Outcome::NotFound,

@@ -4,9 +4,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{
-    assert_redirect_to, client_with_cookie, connect, csrf_token, location, spawn_app,
-};
+use crate::support::{assert_redirect_to, connect, csrf_token, location, spawn_app};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -210,7 +208,7 @@ async fn signing_in_changes_the_session_key_and_keeps_the_data() {
 
     assert_eq!(app.visits().await, 2, "the session's data came along");
     // Whoever held the pre-login cookie (session fixation) holds nothing now.
-    let attacker = client_with_cookie(&app, &before);
+    let attacker = app.browser_with_cookie(&before);
     let response = app.get_with(&attacker, "/account").await;
     assert_redirect_to(&response, "/login?next=/account");
     assert_eq!(app.visits_with(&attacker).await, 0);
@@ -235,7 +233,7 @@ async fn logout_deletes_the_session_and_removes_the_cookie() {
         "the browser dropped the cookie"
     );
 
-    let replay = client_with_cookie(&app, &cookie);
+    let replay = app.browser_with_cookie(&cookie);
     assert_eq!(
         app.visits_with(&replay).await,
         0,

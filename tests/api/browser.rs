@@ -26,7 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
 /// How long any one wait (for chromedriver, an element, a page) may take.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);

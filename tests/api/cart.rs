@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 
-use crate::helpers::{
-    TestApp, assert_redirect_to, attribute_values, cart_lines, client_with_cookie, spawn_app,
-    spawn_app_from,
+use crate::support::{
+    TestApp, assert_redirect_to, attribute_values, cart_lines, spawn_app, spawn_app_from,
 };
 
 fn total_cents(html: &str) -> i64 {
@@ -317,7 +316,7 @@ async fn twenty_simultaneous_adds_over_two_instances_lose_nothing() {
     let second = spawn_app_from(first.settings.clone()).await;
     let token = first.csrf_from("/cart").await;
     let cookie = first.session_cookie().expect("a cookie");
-    let browser = client_with_cookie(&second, &cookie);
+    let browser = second.browser_with_cookie(&cookie);
     let form = [
         ("csrf_token", token.as_str()),
         ("product_id", "6"),
@@ -325,7 +324,7 @@ async fn twenty_simultaneous_adds_over_two_instances_lose_nothing() {
     ];
     let adds = (0..20).map(|i| {
         let (app, client) = if i % 2 == 0 {
-            (&first, &first.client)
+            (&first, &first.browser)
         } else {
             (&second, &browser)
         };
@@ -352,7 +351,7 @@ async fn the_cart_survives_a_restart_and_signing_in_and_is_cleared_by_logout() {
     app.stop().await;
 
     let app = spawn_app_from(settings).await;
-    let browser = client_with_cookie(&app, &cookie);
+    let browser = app.browser_with_cookie(&cookie);
     let page = app
         .get_with(&browser, "/cart")
         .await
@@ -366,7 +365,7 @@ async fn the_cart_survives_a_restart_and_signing_in_and_is_cleared_by_logout() {
     );
 
     // Sign in with that browser: the cart comes along.
-    let token = crate::helpers::csrf_token(&page);
+    let token = crate::support::csrf_token(&page);
     let response = app
         .post_with(
             &browser,
@@ -391,7 +390,7 @@ async fn the_cart_survives_a_restart_and_signing_in_and_is_cleared_by_logout() {
         "after signing in"
     );
 
-    let token = crate::helpers::csrf_token(&page);
+    let token = crate::support::csrf_token(&page);
     assert_redirect_to(
         &app.post_with(&browser, "/logout", &[("csrf_token", &token)])
             .await,
@@ -417,7 +416,7 @@ async fn carts_of_ended_sessions_are_pruned() {
     app.add_to_cart(1, 1).await;
     let other = app.new_browser();
     let page = other.get("/cart").await.text().await.expect("body");
-    let token = crate::helpers::csrf_token(&page);
+    let token = crate::support::csrf_token(&page);
     other
         .post("/cart/add", &[("csrf_token", &token), ("product_id", "2")])
         .await;

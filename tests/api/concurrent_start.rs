@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 use session_demo::startup::Application;
 
-use crate::helpers::{fresh_database_url, test_settings};
+use crate::support::{fresh_database_url, test_settings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_instances_started_at_once_on_a_new_database_all_come_up() {

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use session_demo::{config::Secret, random::random_hex, startup::ConnectionBudget};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, postgres::PgConnectOptions};
 
-use crate::helpers::{TestApp, client_with, connect, database_url, spawn_app_with};
+use crate::support::{Browser, TestApp, connect, database_url, spawn_app_with};
 
 /// The app's client backends on its database, leaving out the test's own
 /// connections (`own` pids) and PostgreSQL's background workers.
@@ -57,9 +57,7 @@ async fn one_process_never_opens_more_connections_than_database_max_connections(
     .await;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let budget = ConnectionBudget::split(MAX, workers);
-    let browsers: Vec<reqwest::Client> = (0..CLIENTS)
-        .map(|_| client_with(Default::default()))
-        .collect();
+    let browsers: Vec<Browser> = (0..CLIENTS).map(|_| app.new_browser()).collect();
     for browser in &browsers {
         app.get_with(browser, "/").await;
     }
@@ -78,10 +76,8 @@ async fn one_process_never_opens_more_connections_than_database_max_connections(
         .execute(&mut *products_tx)
         .await
         .expect("locked");
-    let carts = join_all((0..CLIENTS).map(|_| async {
-        app.get_with(&client_with(Default::default()), "/cart")
-            .await
-    }));
+    let carts =
+        join_all((0..CLIENTS).map(|_| async { app.get_with(&app.new_browser(), "/cart").await }));
     let then_visits = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut sessions_tx = sessions_lock.begin().await.expect("a transaction");

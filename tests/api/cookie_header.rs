@@ -3,7 +3,7 @@
 
 use reqwest::header::{COOKIE, HeaderValue};
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 #[tokio::test]
 async fn a_non_utf8_byte_in_another_cookie_does_not_hide_the_session_cookie() {

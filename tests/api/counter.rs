@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{client_with, spawn_app};
+use crate::support::spawn_app;
 
 #[tokio::test]
 async fn the_counter_counts_one_two_three() {
@@ -77,7 +77,7 @@ async fn visits_without_a_session_is_zero_and_creates_none() {
 #[tokio::test]
 async fn each_browser_has_its_own_count() {
     let app = spawn_app().await;
-    let other = client_with(Default::default());
+    let other = app.new_browser();
     app.get("/").await;
     app.get("/").await;
     app.get_with(&other, "/").await;

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -104,7 +104,7 @@ async fn a_token_from_another_session_is_refused() {
     let app = spawn_app().await;
     let mallory = app.new_browser();
     let page = mallory.get("/login").await.text().await.expect("body");
-    let mallorys_token = crate::helpers::csrf_token(&page);
+    let mallorys_token = crate::support::csrf_token(&page);
     app.get("/login").await;
     let response = app
         .post(

@@ -37,7 +37,7 @@ use session_demo::random::random_hex;
 
 use crate::{
     browser::{self, BROWSER_START, Chromedriver, Page, WAIT},
-    helpers::{
+    support::{
         RunningBinary, attribute_values, cart_lines, csrf_token, fresh_database_url, location,
         spawn_app, spawn_app_with, start_binary,
     },

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::helpers::{client_with, start_binary};
+use crate::support::{Browser, start_binary};
 
 #[tokio::test]
 async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
@@ -16,8 +16,8 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
         ("BIND_ADDR", "127.0.0.1:0"),
         ("RUST_LOG", "info"),
     ];
-    let browser = client_with(Default::default());
     let mut app = start_binary(&vars);
+    let browser = Browser::new(&app.address);
     // Where the server keeps its data: under DEV_DATA_DIR, or in a folder of
     // its own when the `postgres` account cannot reach it.
     let data_dir = dev_postgres::data_dir_for(&dir.join("dev-postgres")).expect("a location");
@@ -30,11 +30,7 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
     );
     let pid_file = data_dir.join("postmaster.pid");
     for _ in 0..2 {
-        let page = browser
-            .get(format!("{}/", app.address))
-            .send()
-            .await
-            .expect("sent");
+        let page = browser.get("/").await;
         assert_eq!(page.status(), 200);
     }
     assert!(pid_file.exists(), "the private server runs");
@@ -53,10 +49,9 @@ async fn without_database_url_the_app_runs_and_stops_its_own_postgres() {
     // Started again on the same folder: the same secret, the same data.
     let mut again = start_binary(&vars);
     let visits: serde_json::Value = browser
-        .get(format!("{}/visits", again.address))
-        .send()
+        .at(&again.address)
+        .get("/visits")
         .await
-        .expect("sent")
         .json()
         .await
         .expect("JSON");

@@ -4,7 +4,7 @@
 use reqwest::{Response, StatusCode};
 use session_demo::auth::throttle::AddressLimit;
 
-use crate::helpers::{TestApp, assert_redirect_to, csrf_token, spawn_app, spawn_app_with};
+use crate::support::{TestApp, assert_redirect_to, csrf_token, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -94,7 +94,7 @@ async fn a_forged_renamed_or_foreign_device_cookie_is_untrusted() {
     owner_registers(&app, "quinn").await;
     // The attacker has an account of their own, so a genuine device cookie too.
     let attacker = app.new_browser();
-    let token = app.csrf_from_with(&attacker.client, "/register").await;
+    let token = app.csrf_from_with(&attacker, "/register").await;
     let response = attacker
         .post(
             "/register",
@@ -124,7 +124,7 @@ async fn a_forged_renamed_or_foreign_device_cookie_is_untrusted() {
     .await;
     let foreign_browser = elsewhere.new_browser();
     let token = elsewhere
-        .csrf_from_with(&foreign_browser.client, "/register")
+        .csrf_from_with(&foreign_browser, "/register")
         .await;
     let response = foreign_browser
         .post(

@@ -3,7 +3,7 @@
 
 use reqwest::{Response, StatusCode};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::support::{spawn_app, spawn_app_with};
 
 fn assert_security_headers(response: &Response, what: &str) {
     let headers = response.headers();

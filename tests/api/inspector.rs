@@ -1,6 +1,6 @@
 //! `GET /session`: the inspector shows this request's session, read-only.
 
-use crate::helpers::{assert_redirect_to, client_with_cookie, csrf_token, spawn_app};
+use crate::support::{assert_redirect_to, csrf_token, spawn_app};
 
 #[tokio::test]
 async fn without_a_cookie_the_inspector_shows_step_one_and_creates_nothing() {
@@ -50,7 +50,7 @@ async fn with_a_session_it_shows_the_stored_state_and_the_digest_never_the_key()
 #[tokio::test]
 async fn a_bad_or_ended_cookie_is_explained() {
     let app = spawn_app().await;
-    let garbage = client_with_cookie(&app, "garbage");
+    let garbage = app.browser_with_cookie("garbage");
     let page = app
         .get_with(&garbage, "/session")
         .await
@@ -69,7 +69,7 @@ async fn a_bad_or_ended_cookie_is_explained() {
 }
 
 /// The stored `state` of the only session row, as text.
-async fn stored_state(app: &crate::helpers::TestApp) -> String {
+async fn stored_state(app: &crate::support::TestApp) -> String {
     sqlx::query_scalar("SELECT state::text FROM sessions")
         .fetch_one(&app.pool)
         .await
@@ -192,7 +192,7 @@ async fn the_inspector_lights_every_step_the_request_went_through() {
     let page = app.get_html("/session").await;
     assert_eq!(lit_steps(&page), [3, 4, 6], "an ended session");
 
-    let garbage = client_with_cookie(&app, "garbage");
+    let garbage = app.browser_with_cookie("garbage");
     let page = app
         .get_with(&garbage, "/session")
         .await

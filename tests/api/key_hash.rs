@@ -7,8 +7,8 @@ use actix_session_postgres::{ExpiryPolicy, PgSessionStore, prune::prune_expired}
 use session_demo::random::random_hex;
 
 use crate::{
-    helpers::{connect, fresh_database_url, spawn_app_with, test_settings},
-    proxy::CountingProxy,
+    support::proxy::CountingProxy,
+    support::{connect, fresh_database_url, spawn_app_with, test_settings},
 };
 
 /// The words of a statement, for checking which columns it names.

@@ -1,7 +1,7 @@
 //! Nothing secret in the logs: the real binary, debug logging, a register,
 //! login and logout; its output must hold no password, hash or cookie.
 
-use crate::helpers::{TEST_SECRET, client_with, csrf_token, fresh_database_url, start_binary};
+use crate::support::{Browser, TEST_SECRET, csrf_token, fresh_database_url, start_binary};
 
 #[tokio::test]
 async fn the_log_holds_no_password_hash_or_cookie() {
@@ -15,61 +15,35 @@ async fn the_log_holds_no_password_hash_or_cookie() {
     ]);
     let address = binary.address.clone();
 
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let client = client_with(jar.clone());
-    let page = client
-        .get(format!("{address}/register"))
-        .send()
-        .await
-        .expect("sent");
-    let token = csrf_token(&page.text().await.expect("body"));
-    client
-        .post(format!("{address}/register"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("username", "loggy"),
-            ("password", password),
-            ("password_confirm", password),
-        ])
-        .send()
-        .await
-        .expect("sent");
-    let page = client
-        .get(format!("{address}/account"))
-        .send()
-        .await
-        .expect("sent");
-    let token = csrf_token(&page.text().await.expect("body"));
-    client
-        .post(format!("{address}/logout"))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .expect("sent");
-    let page = client
-        .get(format!("{address}/login"))
-        .send()
-        .await
-        .expect("sent");
-    let token = csrf_token(&page.text().await.expect("body"));
-    client
-        .post(format!("{address}/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("username", "loggy"),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("sent");
-    let cookie = {
-        use reqwest::cookie::CookieStore;
-        let header = jar
-            .cookies(&address.parse().expect("url"))
-            .expect("a cookie");
-        header.to_str().expect("text").to_string()
-    };
-    let cookie_value = cookie.split('=').nth(1).expect("a value").to_string();
+    let browser = Browser::new(&address);
+    let token = csrf_token(&browser.page("/register").await);
+    browser
+        .post(
+            "/register",
+            &[
+                ("csrf_token", token.as_str()),
+                ("username", "loggy"),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await;
+    let token = csrf_token(&browser.page("/account").await);
+    browser
+        .post("/logout", &[("csrf_token", token.as_str())])
+        .await;
+    let token = csrf_token(&browser.page("/login").await);
+    browser
+        .post(
+            "/login",
+            &[
+                ("csrf_token", token.as_str()),
+                ("username", "loggy"),
+                ("password", password),
+            ],
+        )
+        .await;
+    let cookie_value = browser.session_cookie().expect("a session cookie");
     let hash: String = {
         use sqlx::Connection;
         let mut db = sqlx::PgConnection::connect(&url).await.expect("db");

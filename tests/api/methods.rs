@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 /// The headers worth comparing between a GET and a HEAD of the same page
 /// (`date` ticks, and a new session gets a new cookie each time).

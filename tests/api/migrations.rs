@@ -4,7 +4,7 @@
 use session_demo::{config::Secret, database::MIGRATOR};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-use crate::helpers::{database_url, fresh_database_url, spawn_app_with};
+use crate::support::{database_url, fresh_database_url, spawn_app_with};
 
 /// Every migration as a database migrated by the app before the store moved
 /// into `crates/actix-session-postgres` recorded it in `_sqlx_migrations`:

@@ -7,7 +7,7 @@ use dev_postgres::{DevPostgres, DevPostgresOptions};
 use reqwest::StatusCode;
 use session_demo::config::Secret;
 
-use crate::helpers::spawn_app_with;
+use crate::support::spawn_app_with;
 
 #[tokio::test]
 async fn a_database_outage_gives_503_then_service_resumes_with_the_same_session() {

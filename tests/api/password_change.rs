@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_redirect_to, client_with_cookie, spawn_app, spawn_app_from};
+use crate::support::{assert_redirect_to, spawn_app, spawn_app_from};
 
 const OLD: &str = "correct horse battery";
 const NEW: &str = "a brand new passphrase";
@@ -38,7 +38,7 @@ async fn a_password_change_ends_every_other_session_and_renews_this_one() {
     );
 
     assert_redirect_to(&elsewhere.get("/account").await, "/login?next=/account");
-    let stale = client_with_cookie(&app, &before);
+    let stale = app.browser_with_cookie(&before);
     assert_redirect_to(
         &app.get_with(&stale, "/account").await,
         "/login?next=/account",

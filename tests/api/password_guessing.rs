@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use session_demo::auth::throttle::AddressLimit;
 
-use crate::helpers::{assert_redirect_to, spawn_app, spawn_app_with};
+use crate::support::{assert_redirect_to, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 const NEW: &str = "a brand new passphrase";

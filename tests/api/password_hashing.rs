@@ -19,7 +19,7 @@ use std::{
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 
-use crate::helpers::{TEST_SECRET, client_from, csrf_token, fresh_database_url, start_binary};
+use crate::support::{Browser, TEST_SECRET, csrf_token, fresh_database_url, start_binary};
 
 /// Requests in flight at once, each from its own address.
 const CONCURRENCY: u8 = 64;
@@ -78,7 +78,7 @@ async fn a_hashing_flood_leaves_memory_bounded_and_other_pages_answering() {
 
     // The owner registers and stays signed in; the password flood uses this session.
     let owner_jar = Arc::new(reqwest::cookie::Jar::default());
-    let owner = client_from(localhost, owner_jar.clone());
+    let owner = Browser::from_ip(&base, localhost, owner_jar.clone()).client;
     let page = owner
         .get(format!("{base}/register"))
         .send()
@@ -109,7 +109,7 @@ async fn a_hashing_flood_leaves_memory_bounded_and_other_pages_answering() {
             } else {
                 Arc::new(reqwest::cookie::Jar::default())
             };
-            let browser = client_from(address(number, client), jar);
+            let browser = Browser::from_ip(&base, address(number, client), jar).client;
             let page = browser
                 .get(format!("{base}{route}"))
                 .send()
@@ -120,7 +120,8 @@ async fn a_hashing_flood_leaves_memory_bounded_and_other_pages_answering() {
             clients.push((client, browser, token));
         }
 
-        let visitor = client_from(localhost, Arc::new(reqwest::cookie::Jar::default()));
+        let visitor =
+            Browser::from_ip(&base, localhost, Arc::new(reqwest::cookie::Jar::default())).client;
         let home = visitor.get(format!("{base}/")).send().await.expect("sent");
         assert_eq!(home.status(), StatusCode::OK);
 

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use session_demo::auth::throttle::AddressLimit;
 
-use crate::helpers::{TestBrowser, assert_redirect_to, spawn_app_with};
+use crate::support::{Browser, assert_redirect_to, spawn_app_with};
 
 /// Password changes, each raced by logins with the password it replaces.
 const TRIES: usize = 20;
@@ -35,7 +35,7 @@ async fn a_login_racing_a_password_change_does_not_outlive_it() {
         // Logins with the old password, back to back, until the change answers:
         // they start at every point of the change, not at one chosen moment.
         let racers = (0..RACERS).map(|_| async {
-            let mut signed_in: Vec<TestBrowser<'_>> = Vec::new();
+            let mut signed_in: Vec<Browser> = Vec::new();
             while !changed.load(Ordering::SeqCst) {
                 let browser = app.new_browser();
                 let response = browser.login("rachel", &old).await;

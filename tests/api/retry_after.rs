@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use session_demo::auth::throttle::AddressLimit;
 
-use crate::helpers::spawn_app_with;
+use crate::support::spawn_app_with;
 
 #[tokio::test]
 async fn waiting_exactly_retry_after_seconds_is_enough() {

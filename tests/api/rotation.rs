@@ -3,7 +3,7 @@
 
 use session_demo::config::Secret;
 
-use crate::helpers::{TEST_SECRET, TestApp, client_with_cookie, spawn_app, spawn_app_with};
+use crate::support::{TEST_SECRET, TestApp, spawn_app, spawn_app_with};
 
 const NEW_SECRET: &str =
     "the-new-secret-the-new-secret-the-new-secret-the-new-secret-the-new-secret-0002";
@@ -38,7 +38,7 @@ async fn an_old_cookie_is_honoured_and_reissued_until_the_old_secret_is_retired(
 
     // The same database, now with a new secret and the old one as previous.
     let rotating = spawn_rotating(&old).await;
-    let browser = client_with_cookie(&rotating, &old_cookie);
+    let browser = rotating.browser_with_cookie(&old_cookie);
     // A read-only request: the same session, and a re-issued cookie.
     let response = rotating.get_with(&browser, "/visits").await;
     let reissued = set_cookie_value(&response).expect("re-issued on a read");
@@ -52,7 +52,7 @@ async fn an_old_cookie_is_honoured_and_reissued_until_the_old_secret_is_retired(
     assert_eq!(body["visits"], 2, "the same session");
 
     // A cookie already under the new secret is not re-issued on a read.
-    let fresh = client_with_cookie(&rotating, &reissued);
+    let fresh = rotating.browser_with_cookie(&reissued);
     let response = rotating.get_with(&fresh, "/visits").await;
     assert!(set_cookie_value(&response).is_none());
 
@@ -62,9 +62,9 @@ async fn an_old_cookie_is_honoured_and_reissued_until_the_old_secret_is_retired(
         s.session_secret = Some(Secret::new(NEW_SECRET));
     })
     .await;
-    let stale = client_with_cookie(&retired, &old_cookie);
+    let stale = retired.browser_with_cookie(&old_cookie);
     assert_eq!(retired.visits_with(&stale).await, 0);
-    let current = client_with_cookie(&retired, &reissued);
+    let current = retired.browser_with_cookie(&reissued);
     assert_eq!(retired.visits_with(&current).await, 2);
     let page = retired
         .get_with(&current, "/")
@@ -81,7 +81,7 @@ async fn a_changing_request_with_an_old_cookie_keeps_its_changes() {
     old.get("/").await;
     let old_cookie = old.session_cookie().expect("a cookie");
     let rotating = spawn_rotating(&old).await;
-    let browser = client_with_cookie(&rotating, &old_cookie);
+    let browser = rotating.browser_with_cookie(&old_cookie);
     let response = rotating.get_with(&browser, "/").await;
     let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
     assert_eq!(cookies.len(), 1, "one cookie, not two: {cookies:?}");

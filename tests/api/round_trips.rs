@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::{
-    helpers::{client_with, spawn_app_with, test_settings},
-    proxy::{CountingProxy, Counts},
+    support::proxy::{CountingProxy, Counts},
+    support::{spawn_app_with, test_settings},
 };
 
 /// Waits for stragglers (the pool's ping after a connection returns), then takes the counts.
@@ -18,7 +18,7 @@ async fn settle(proxy: &CountingProxy) -> Counts {
 async fn each_request_kind_costs_the_promised_round_trips() {
     // The app talks to PostgreSQL through the counting proxy, with pools of
     // one connection, so that statements are prepared after the warm-up.
-    let real_url = test_settings(&crate::helpers::fresh_database_url().await)
+    let real_url = test_settings(&crate::support::fresh_database_url().await)
         .database_url
         .expect("a URL")
         .expose()
@@ -47,7 +47,7 @@ async fn each_request_kind_costs_the_promised_round_trips() {
         app.get("/").await;
         app.visits().await;
     }
-    let first_visitor = client_with(Default::default());
+    let first_visitor = app.new_browser();
     app.get_with(&first_visitor, "/").await;
     app.get("/healthz").await;
     settle(&proxy).await;
@@ -70,14 +70,14 @@ async fn each_request_kind_costs_the_promised_round_trips() {
     assert!(write.sql[1].contains("UPDATE sessions"));
 
     // A first visit: one INSERT.
-    let newcomer = client_with(Default::default());
+    let newcomer = app.new_browser();
     app.get_with(&newcomer, "/").await;
     let first = settle(&proxy).await;
     assert_eq!(first.statements, 1, "GET / without a cookie: {first:?}");
     assert!(first.sql[0].contains("INSERT INTO sessions"));
 
     // No cookie and nothing stored: nothing at all.
-    let stranger = client_with(Default::default());
+    let stranger = app.new_browser();
     app.visits_with(&stranger).await;
     let nothing = settle(&proxy).await;
     assert_eq!(

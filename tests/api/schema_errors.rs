@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{TEST_SECRET, client_with, fresh_database_url, spawn_app, start_binary};
+use crate::support::{Browser, TEST_SECRET, fresh_database_url, spawn_app, start_binary};
 
 /// Runs one DDL statement on `app`'s database.
 async fn alter(pool: &sqlx::PgPool, sql: &'static str) {
@@ -25,7 +25,7 @@ async fn a_renamed_column_gives_500_pages_and_a_failing_health_check_until_it_is
         "ALTER TABLE sessions RENAME COLUMN state TO renamed_state",
     )
     .await;
-    let newcomer = client_with(Default::default());
+    let newcomer = app.new_browser();
     for (who, response) in [
         ("a session's page", app.get("/").await),
         ("a first visit", app.get_with(&newcomer, "/").await),
@@ -96,20 +96,8 @@ async fn every_session_store_failure_logs_its_cause_chain_once() {
         ("BIND_ADDR", "127.0.0.1:0"),
         ("RUST_LOG", "info"),
     ]);
-    let address = binary.address.clone();
-    let browser = client_with(Default::default());
-    let get = |client: reqwest::Client, path: &'static str| {
-        let address = address.clone();
-        async move {
-            client
-                .get(format!("{address}{path}"))
-                .send()
-                .await
-                .expect("an answer")
-                .status()
-        }
-    };
-    assert_eq!(get(browser.clone(), "/").await, StatusCode::OK);
+    let browser = Browser::new(&binary.address);
+    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
     let mut db = PgConnection::connect(&url).await.expect("a connection");
 
     // A failed save (a first visit): the store's own words and the database's.
@@ -118,7 +106,7 @@ async fn every_session_store_failure_logs_its_cause_chain_once() {
         .await
         .expect("renamed");
     let before = binary.collect(std::time::Duration::from_millis(200)).len();
-    let status = get(client_with(Default::default()), "/").await;
+    let status = Browser::new(&binary.address).get("/").await.status();
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     let logged = binary.collect(std::time::Duration::from_millis(300))[before..].to_vec();
     let errors = error_records(&logged);
@@ -146,7 +134,7 @@ async fn every_session_store_failure_logs_its_cause_chain_once() {
     .expect("constrained");
     let before = binary.collect(std::time::Duration::from_millis(200)).len();
     assert_eq!(
-        get(browser.clone(), "/").await,
+        browser.get("/").await.status(),
         StatusCode::INTERNAL_SERVER_ERROR
     );
     let logged = binary.collect(std::time::Duration::from_millis(300))[before..].to_vec();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TEST_SECRET, client_with_cookie, spawn_app, spawn_app_from, spawn_app_with};
+use crate::support::{TEST_SECRET, spawn_app, spawn_app_from, spawn_app_with};
 use session_demo::config::Secret;
 
 #[tokio::test]
@@ -17,7 +17,7 @@ async fn a_session_survives_a_restart_of_the_app() {
     app.stop().await;
 
     let restarted = spawn_app_from(settings).await;
-    let browser = client_with_cookie(&restarted, &cookie);
+    let browser = restarted.browser_with_cookie(&cookie);
     assert_eq!(restarted.visits_with(&browser).await, 2);
     let page = restarted
         .get_with(&browser, "/")
@@ -36,7 +36,7 @@ async fn two_app_instances_on_one_database_share_sessions() {
     // One browser, alternating between the two instances.
     first.get("/").await;
     let cookie = first.session_cookie().expect("a cookie");
-    let browser = client_with_cookie(&second, &cookie);
+    let browser = second.browser_with_cookie(&cookie);
     second.get_with(&browser, "/").await;
     assert_eq!(first.visits().await, 2);
     first.get("/").await;
@@ -72,7 +72,7 @@ async fn bad_cookies_are_treated_as_no_session_at_all() {
         ("other secret", foreign.as_str()),
         ("very long", &"A".repeat(3000)),
     ] {
-        let browser = client_with_cookie(&app, value);
+        let browser = app.browser_with_cookie(value);
         let response = app.get_with(&browser, "/").await;
         assert_eq!(response.status(), StatusCode::OK, "{what}");
         let page = response.text().await.expect("body");
@@ -150,7 +150,7 @@ async fn a_write_moves_the_expiry_only_when_it_is_due() {
 
 /// What `SHOW synchronous_commit` says on the session store's connections
 /// (every worker's pool must agree).
-async fn session_synchronous_commit(app: &crate::helpers::TestApp) -> String {
+async fn session_synchronous_commit(app: &crate::support::TestApp) -> String {
     let mut answers = Vec::new();
     for pool in app.session_pools.all() {
         let answer: String = pool

@@ -8,7 +8,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::spawn_app_with;
+use crate::support::spawn_app_with;
 
 /// Opens a connection to `address` and sends a POST to `path` that announces
 /// 100 bytes of body but sends only 3.

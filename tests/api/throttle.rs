@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use session_demo::auth::throttle::AddressLimit;
 
-use crate::helpers::{assert_redirect_to, spawn_app, spawn_app_from, spawn_app_with};
+use crate::support::{assert_redirect_to, spawn_app, spawn_app_from, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 

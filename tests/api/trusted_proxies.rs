@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use session_demo::auth::throttle::AddressLimit;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::support::{TestApp, spawn_app_with};
 
 /// Three attempts per address, refilled slowly enough not to matter here.
 const LIMIT: AddressLimit = AddressLimit {
@@ -29,6 +29,7 @@ async fn app_trusting(proxies: &str) -> TestApp {
 /// limiter) with `X-Forwarded-For: forwarded_for`, if given; returns the status.
 async fn post_from(app: &TestApp, path: &str, forwarded_for: Option<&str>) -> StatusCode {
     let mut request = app
+        .browser
         .client
         .post(format!("{}{path}", app.address))
         .form(&[("username", "someone"), ("password", "not the password")]);

@@ -144,6 +144,33 @@ impl SessionPool {
         result
     }
 
+    /// Checks that the store can serve from this pool: a connection can be
+    /// had, and the `sessions` table and the `touch_session` function are
+    /// there with everything the store's queries use. Meant for a health
+    /// check, which can call it as often as it likes: it reads no row, so it
+    /// neither loads nor creates a session, and it costs one round trip.
+    ///
+    /// ```no_run
+    /// # async fn example(pool: actix_session_postgres::SessionPool) {
+    /// let healthy = pool.check_schema().await.is_ok();
+    /// # }
+    /// ```
+    pub async fn check_schema(&self) -> Result<(), sqlx::Error> {
+        // Every column and function the store's queries name, read from no
+        // row: PostgreSQL still resolves each name and checks the privileges,
+        // so a renamed column or a missing function fails here as it would in
+        // the store. A simple query (`raw_sql`): nothing is prepared, so the
+        // check stays one round trip on a fresh connection too.
+        const SCHEMA_CHECK: &str = "
+            SELECT id, key_hash, state, created_at, last_seen_at, expires_at,
+                   absolute_expires_at, touch_session(key_hash, interval '0')
+            FROM sessions
+            WHERE false";
+        self.run(async |conn| sqlx::raw_sql(SCHEMA_CHECK).execute(conn).await)
+            .await
+            .map(drop)
+    }
+
     /// The most connections this pool opens.
     pub fn max_size(&self) -> usize {
         self.0.status().max_size

@@ -77,3 +77,52 @@ async fn the_migrations_can_be_merged_into_an_apps_migrator() {
         .expect("query");
     assert_eq!(recorded, 3);
 }
+
+#[tokio::test]
+async fn the_schema_check_passes_only_while_the_stores_schema_is_whole() {
+    let url = fresh_database().await;
+    let pool = actix_session_postgres::SessionPool::new(
+        url.parse().expect("a URL"),
+        1,
+        std::time::Duration::from_secs(5),
+    );
+    assert!(
+        pool.check_schema().await.is_err(),
+        "an empty database fails the check"
+    );
+
+    let plain = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("connects");
+    migrator().run(&plain).await.expect("the store's schema");
+    pool.check_schema()
+        .await
+        .expect("a migrated database passes");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&plain)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the check creates no session");
+
+    sqlx::raw_sql("ALTER TABLE sessions RENAME COLUMN last_seen_at TO seen_at")
+        .execute(&plain)
+        .await
+        .expect("rename");
+    assert!(
+        pool.check_schema().await.is_err(),
+        "a renamed column fails the check"
+    );
+    sqlx::raw_sql(
+        "ALTER TABLE sessions RENAME COLUMN seen_at TO last_seen_at;
+         DROP FUNCTION touch_session(bytea, interval);",
+    )
+    .execute(&plain)
+    .await
+    .expect("drop the function");
+    assert!(
+        pool.check_schema().await.is_err(),
+        "a missing touch_session fails the check"
+    );
+}
