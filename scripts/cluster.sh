@@ -17,7 +17,6 @@
 #   CLUSTER_HTTPS_PORT      nginx's HTTPS port (8443); CLUSTER_HTTP_PORT its
 #                           redirect to HTTPS (8088)
 #   CLUSTER_INSTANCE_PORTS  the instances' ports ("8081 8082 8083")
-#   CLUSTER_PG_PORT         the private PostgreSQL's port (55432)
 #   CLUSTER_PROFILE         release (default) or debug: which build to run.
 #                           Release is what production runs; a debug build
 #                           (shared with `cargo test`) starts sooner on a fresh
@@ -33,7 +32,6 @@ STATE=${CLUSTER_DIR:-$ROOT/target/cluster}
 HTTPS_PORT=${CLUSTER_HTTPS_PORT:-8443}
 HTTP_PORT=${CLUSTER_HTTP_PORT:-8088}
 read -r -a INSTANCE_PORTS <<<"${CLUSTER_INSTANCE_PORTS:-8081 8082 8083}"
-PG_PORT=${CLUSTER_PG_PORT:-55432}
 PROFILE=${CLUSTER_PROFILE:-release}
 NGINX_PREFIX=$STATE/nginx
 TLS=$STATE/tls
@@ -46,68 +44,39 @@ die() {
 }
 
 # --- PostgreSQL -------------------------------------------------------------
-# Two functions only, so that a dedicated CLI can replace their bodies.
-# The server runs as the postgres account when this script runs as root
-# (PostgreSQL refuses root), with its data in $STATE/postgres.
+# The private PostgreSQL of crates/dev-postgres, through its small command: the
+# same code that `cargo run` and the tests use (it runs the server as the
+# postgres account when this script runs as root, and keeps the data in
+# $STATE/postgres, or in a folder of its own when that account cannot reach
+# it). It picks a free port; `url` finds the running server again.
 
 PG_DATA=$STATE/postgres
-PG_SOCKET=$STATE/postgres.sock
-PG_LOG=$STATE/postgres.log
 
-pg_bin() {
-    local dir
-    if command -v pg_ctl >/dev/null 2>&1; then
-        dir=$(dirname "$(readlink -f "$(command -v pg_ctl)")")
-    else
-        dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-    fi
-    [[ -x $dir/initdb && -x $dir/pg_ctl ]] ||
-        die "PostgreSQL's server binaries (initdb, pg_ctl) not found: install postgresql"
-    printf '%s/%s' "$dir" "$1"
-}
-
-as_server() {
-    if [[ $(id -u) == 0 ]]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
+dev_postgres() {
+    cargo run --quiet --package dev-postgres -- "$@"
 }
 
 postgres_start() {
-    mkdir -p "$PG_DATA" "$PG_SOCKET"
-    if [[ $(id -u) == 0 ]]; then
-        chown postgres: "$PG_DATA" "$PG_SOCKET"
-        chmod 700 "$PG_DATA"
-        runuser -u postgres -- test -w "$PG_DATA" ||
-            die "the postgres account cannot reach $PG_DATA: set CLUSTER_DIR to a folder it can enter"
-    fi
-    if [[ ! -f $PG_DATA/PG_VERSION ]]; then
-        say "creating a PostgreSQL cluster in $PG_DATA"
-        as_server "$(pg_bin initdb)" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-    fi
-    if as_server "$(pg_bin pg_ctl)" -D "$PG_DATA" status >/dev/null 2>&1; then
-        return
-    fi
-    touch "$PG_LOG"
-    [[ $(id -u) == 0 ]] && chown postgres: "$PG_LOG"
-    say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    as_server "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_SOCKET" start >/dev/null ||
-        die "PostgreSQL did not start; see $PG_LOG"
+    say "starting the private PostgreSQL (data in $PG_DATA)"
+    dev_postgres start "$PG_DATA" >/dev/null || die "PostgreSQL did not start"
+}
+
+# The instances' database on the running server (the command prints the URL
+# of its `postgres` database).
+database_url() {
+    local url
+    url=$(dev_postgres url "$PG_DATA") || die "PostgreSQL is not running: scripts/cluster.sh up"
+    printf '%s/session_demo' "${url%/*}"
 }
 
 postgres_stop() {
-    [[ -f $PG_DATA/postmaster.pid ]] || return 0
     say "stopping PostgreSQL"
-    as_server "$(pg_bin pg_ctl)" -D "$PG_DATA" -w -t 60 stop -m fast >/dev/null || true
+    dev_postgres stop "$PG_DATA" || true
 }
 
 postgres_running() {
-    [[ -f $PG_DATA/PG_VERSION ]] && as_server "$(pg_bin pg_ctl)" -D "$PG_DATA" status >/dev/null 2>&1
+    dev_postgres url "$PG_DATA" >/dev/null 2>&1
 }
-
-DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/session_demo
 
 # --- the app instances ------------------------------------------------------
 
@@ -137,11 +106,13 @@ instance_start() {
     # The production template, then what it leaves to the operator (later
     # assignments win). `env -i` and cwd /: nothing from this shell or from
     # a .env file gets in.
+    local database
+    database=$(database_url) || exit 1
     local vars=("PATH=$PATH") name value
     while IFS='=' read -r name value; do
         vars+=("$name=$value")
     done < <(grep -E '^[A-Z_]+=' "$ROOT/deploy/production.env")
-    vars+=("DATABASE_URL=$DATABASE_URL" "SESSION_SECRET=$(session_secret)"
+    vars+=("DATABASE_URL=$database" "SESSION_SECRET=$(session_secret)"
         "BIND_ADDR=127.0.0.1:$port" "INSTANCE_NAME=instance-$((n + 1))")
     (cd / && exec env -i "${vars[@]}" setsid "$(binary)" </dev/null >>"$STATE/instance-$n.log" 2>&1) &
     echo $! >"$pidfile"
@@ -268,14 +239,14 @@ session-demo runs at $ORIGIN (three instances behind nginx).
   The certificate is made by a local authority: $TLS/ca.crt
   curl --cacert $TLS/ca.crt -i $ORIGIN/
   A browser warns about the certificate; accept it, or import the authority.
-Logs: $STATE/instance-{0,1,2}.log, $NGINX_PREFIX/logs/, $PG_LOG
+Logs: $STATE/instance-{0,1,2}.log, $NGINX_PREFIX/logs/, $PG_DATA.log
 Stop: scripts/cluster.sh down
 EOF
 }
 
 status() {
     local failed=0
-    if postgres_running; then echo "postgres    running  127.0.0.1:$PG_PORT"; else
+    if postgres_running; then echo "postgres    running  $(dev_postgres url "$PG_DATA")"; else
         echo "postgres    stopped"
         failed=1
     fi
