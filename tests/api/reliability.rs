@@ -403,21 +403,20 @@ async fn when_every_connection_is_busy_requests_queue_then_get_503_and_recover_a
     }
     let newcomer = Browser::new(&app.address);
 
-    // The test holds every connection of the app's pools: the pages' pool (2)
-    // and the session store's pools, one per worker (2 or more between them).
+    // The test holds every connection of the app's pools, the 2 of the
+    // budget: the pages' pool and the session store's pool(s).
     let mut held_sessions = Vec::new();
     for pool in app.session_pools.all() {
         for _ in 0..pool.max_size() {
             held_sessions.push(pool.acquire().await.expect("a connection"));
         }
     }
-    let held = (
-        [
-            app.pool.acquire().await.expect("a connection"),
-            app.pool.acquire().await.expect("a connection"),
-        ],
-        held_sessions,
-    );
+    let mut held_pages = Vec::new();
+    for _ in 0..app.pool.options().get_max_connections() {
+        held_pages.push(app.pool.acquire().await.expect("a connection"));
+    }
+    assert_eq!(held_pages.len() + held_sessions.len(), 2);
+    let held = (held_pages, held_sessions);
 
     // Requests queue for the acquire timeout (1 s), then get a 503: sessions
     // that exist, a first visit, and the health check.
