@@ -5,7 +5,7 @@ use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use actix_web::{App, HttpServer, cookie::Key, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use sqlx::PgPool;
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::{sync::watch, task::JoinHandle};
 
 use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
@@ -73,14 +73,16 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let budget = ConnectionBudget::split(settings.database_max_connections, workers);
         log::info!(
-            "at most {} PostgreSQL connections: {} for the pages, {} session pool(s) of {}",
+            "at most {} PostgreSQL connections: {} shared, {} per worker for the pages, \
+             {} session pool(s) of {}",
             settings.database_max_connections,
-            budget.pages,
+            budget.shared,
+            budget.pages_per_worker,
             budget.session_pools,
             budget.per_session_pool
         );
         let pool_settings = PoolSettings {
-            max_connections: budget.pages,
+            max_connections: budget.shared,
             acquire_timeout: settings.database_acquire_timeout,
             statement_timeout: settings.database_statement_timeout,
         };
@@ -156,15 +158,25 @@ impl Application {
 
         let production = settings.is_production();
         let body_timeout = BodyTimeout(settings.request_body_timeout);
-        let app_pool = pool.clone();
+        let shared_pool = pool.clone();
+        let pages_options = database::connect_options(&database_url, pool_settings)?;
         let worker_pools = session_pools.clone();
         let stop_signal = draining.clone().on_stop_signal();
         let server = HttpServer::new(move || {
             // This closure runs once in each worker thread.
             let session_pool = worker_pools.for_new_worker();
             let store = PgSessionStore::new(session_pool.clone(), policy);
+            // The pages' pool of this worker (see `ConnectionBudget`), opened
+            // lazily on the worker's own runtime; or the shared one.
+            let pages = match budget.pages_per_worker {
+                0 => shared_pool.clone(),
+                size => PgPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(pool_settings.acquire_timeout)
+                    .connect_lazy_with(pages_options.clone()),
+            };
             App::new()
-                .app_data(web::Data::new(app_pool.clone()))
+                .app_data(web::Data::new(pages))
                 .app_data(web::Data::new(session_pool))
                 .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
                 .app_data(body_timeout)
@@ -289,24 +301,38 @@ async fn start_dev_postgres(settings: &Settings) -> anyhow::Result<DevPostgres> 
 /// How `DATABASE_MAX_CONNECTIONS` is shared between the process's pools, so
 /// that all of them together never open more than that.
 ///
-/// The process has two kinds of pool: the pages' pool (users, carts, login
-/// failures, pruning, migrations) and the session store's (sessions and
-/// the health check), one per worker thread (see `actix_session_postgres::pool`). Each gets half of
-/// the budget: every page with a session runs one or two session statements,
-/// and the pages that read the database (the cart, sign-in, the account) run
-/// about as many of their own, all short (the statement timeout bounds
-/// them), so neither kind should be able to starve the other. The session
-/// half is split evenly between the workers, rounded down, at least one
-/// connection each; with fewer connections than workers, workers share
-/// pools (correct, only without the benefit of a pool per thread). What
-/// rounding leaves over goes to the pages' pool, which always gets at least
-/// half.
+/// Half of the budget goes to the session store's pools, one per worker
+/// thread (see `actix_session_postgres::pool`), the other half to the pages' queries
+/// (users, carts, login failures; the health check runs on the session
+/// store's pool): every page with a
+/// session runs one or two session statements, and the pages that read the
+/// database (the cart, sign-in, the account) run about as many of their own,
+/// all short (the statement timeout bounds them), so neither kind should be
+/// able to starve the other.
 ///
-/// A limit, not a reservation: both kinds open connections only when needed.
+/// The pages' half is split again: a small pool shared by the process
+/// (migrations at start, pruning, the demo user) and one pool per worker for
+/// the pages. Per worker for the same reason as the session pools, and one
+/// more: a socket belongs to the runtime of the worker thread that opened
+/// it, and at shutdown each worker stops as soon as its own connections are
+/// done. A connection opened by a worker that has stopped fails for every
+/// other worker still finishing its requests. With fewer connections than
+/// that takes (fewer than about twice the workers, plus one), the workers
+/// share the pages' pool, and a shutdown may fail such a request.
+///
+/// Splits round down, at least one connection each; what rounding leaves
+/// over goes to the shared pool. A limit, not a reservation: every pool
+/// opens connections only when needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionBudget {
-    /// The most connections of the pages' pool.
-    pub pages: u32,
+    /// The most connections of the pool shared by the whole process (the
+    /// pages use it too when `pages_per_worker` is 0).
+    pub shared: u32,
+    /// The most connections of each worker's own pool for the pages' queries;
+    /// 0 when the budget is too small for such pools.
+    pub pages_per_worker: u32,
+    /// The worker threads.
+    pub workers: usize,
     /// How many session pools there are (one per worker while the budget allows).
     pub session_pools: usize,
     /// The most connections of each session pool.
@@ -317,12 +343,20 @@ impl ConnectionBudget {
     /// Splits `max_connections` (at least 2: settings refuse less) for `workers` worker threads.
     pub fn split(max_connections: u32, workers: usize) -> Self {
         let max_connections = max_connections.max(2) as usize;
+        let workers = workers.max(1);
         let session_share = max_connections / 2;
-        let session_pools = workers.clamp(1, session_share);
+        let session_pools = workers.min(session_share);
         let per_session_pool = session_share / session_pools;
         let pages = max_connections - session_pools * per_session_pool;
+        // One connection stays with the shared pool; the rest, if every
+        // worker can get one, is split between the workers.
+        let pages_per_worker = (pages - 1) / workers;
+        let shared = pages - pages_per_worker * workers;
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
-            pages: u32::try_from(pages).unwrap_or(u32::MAX),
+            shared: small(shared),
+            pages_per_worker: small(pages_per_worker),
+            workers,
             session_pools,
             per_session_pool,
         }
@@ -330,7 +364,9 @@ impl ConnectionBudget {
 
     /// The most connections of all pools together.
     pub fn total(&self) -> usize {
-        self.pages as usize + self.session_pools * self.per_session_pool
+        self.shared as usize
+            + self.pages_per_worker as usize * self.workers
+            + self.session_pools * self.per_session_pool
     }
 }
 
@@ -374,7 +410,9 @@ mod tests {
                     budget.total() <= max as usize,
                     "{max} for {workers}: {budget:?}"
                 );
-                assert!(budget.pages >= max / 2, "{max} for {workers}: {budget:?}");
+                let pages = budget.shared as usize + budget.pages_per_worker as usize * workers;
+                assert!(pages >= max as usize / 2, "{max} for {workers}: {budget:?}");
+                assert!(budget.shared >= 1);
                 assert!(budget.session_pools >= 1 && budget.per_session_pool >= 1);
                 assert!(budget.session_pools <= workers);
             }
@@ -382,16 +420,23 @@ mod tests {
         let default = ConnectionBudget::split(16, 2);
         assert_eq!(
             (
-                default.pages,
+                default.shared,
+                default.pages_per_worker,
                 default.session_pools,
                 default.per_session_pool
             ),
-            (8, 2, 4)
+            (2, 3, 2, 4)
         );
-        let small = ConnectionBudget::split(2, 2);
+        let small = ConnectionBudget::split(4, 2);
         assert_eq!(
-            (small.pages, small.session_pools, small.per_session_pool),
-            (1, 1, 1)
+            (
+                small.shared,
+                small.pages_per_worker,
+                small.session_pools,
+                small.per_session_pool
+            ),
+            (2, 0, 2, 1),
+            "too small for pools of their own: the workers share the pages' pool"
         );
     }
 }

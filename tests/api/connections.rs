@@ -47,7 +47,7 @@ async fn peak_connections(app: &TestApp, own: &[i32], how_long: Duration) -> i64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_never_opens_more_connections_than_database_max_connections() {
-    const MAX: u32 = 4;
+    const MAX: u32 = 6;
     const CLIENTS: usize = 12;
     let app = spawn_app_with(|s| {
         s.database_max_connections = MAX;
@@ -124,10 +124,16 @@ async fn one_process_never_opens_more_connections_than_database_max_connections(
         free_running <= i64::from(MAX),
         "{free_running} connections > {MAX}"
     );
-    assert_eq!(
-        saturated,
-        budget.total() as i64,
-        "saturated, the pools use the whole budget"
+    // Saturated, the requests fill every pool they can reach: the workers'
+    // own, or the shared one when the budget is too small for those (which
+    // otherwise holds what migrations and the demo user opened at start).
+    let reachable = match budget.pages_per_worker {
+        0 => budget.total(),
+        _ => budget.total() - budget.shared as usize,
+    };
+    assert!(
+        saturated >= reachable as i64,
+        "saturated, the pools are full"
     );
 }
 

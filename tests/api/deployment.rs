@@ -171,8 +171,9 @@ async fn stopped_and_restarted_instances_fail_no_request_and_lose_no_update() {
     );
     assert!(
         tally.failures.is_empty(),
-        "failed requests: {:#?}",
-        tally.failures
+        "failed requests: {:#?}\nthe instances logged: {:#?}",
+        tally.failures,
+        cluster.trouble()
     );
     assert_eq!(lost, 0, "lost updates");
     assert!(
@@ -240,7 +241,11 @@ async fn stopped_and_restarted_instances_fail_no_request_and_lose_no_update() {
          {lost} lost updates; served by {served_by:?}",
         failures.len()
     );
-    assert!(failures.is_empty(), "failed requests: {failures:#?}");
+    let trouble = cluster.trouble();
+    assert!(
+        failures.is_empty(),
+        "failed requests: {failures:#?}\nthe instances logged: {trouble:#?}"
+    );
     assert_eq!(lost, 0, "lost updates");
 }
 
@@ -643,6 +648,8 @@ struct Instance {
     port: u16,
     vars: Vec<(String, String)>,
     binary: Option<RunningBinary>,
+    /// Warnings and errors logged by its earlier processes.
+    trouble: Vec<String>,
 }
 
 impl Instance {
@@ -664,6 +671,22 @@ impl Instance {
         self.binary().signal("-TERM");
     }
 
+    /// Keeps the warnings and errors its process logged so far.
+    fn keep_trouble(&mut self) {
+        if let Some(binary) = self.binary.as_mut() {
+            let log = binary.drain();
+            self.trouble.extend(
+                log.lines()
+                    .filter(|line| {
+                        [" WARN ", " ERROR ", "panicked"]
+                            .iter()
+                            .any(|word| line.contains(word))
+                    })
+                    .map(|line| format!("{}: {line}", self.name)),
+            );
+        }
+    }
+
     fn has_exited(&mut self) -> bool {
         self.binary().exit_status().is_some()
     }
@@ -676,6 +699,7 @@ impl Instance {
             .wait_exit(Duration::from_secs(30))
             .await
             .unwrap_or_else(|| panic!("{name} did not exit within 30 s of SIGTERM"));
+        self.keep_trouble();
         self.binary = None;
         status
     }
@@ -773,6 +797,7 @@ impl Cluster {
                     port,
                     vars,
                     binary: None,
+                    trouble: Vec::new(),
                 }
             })
             .collect();
@@ -802,6 +827,20 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Some(cluster)
+    }
+
+    /// The warnings and errors every instance has logged (for a failure's message).
+    fn trouble(&mut self) -> Vec<String> {
+        let nginx =
+            std::fs::read_to_string(self._folder.0.join("logs/error.log")).unwrap_or_default();
+        self.instances
+            .iter_mut()
+            .flat_map(|instance| {
+                instance.keep_trouble();
+                std::mem::take(&mut instance.trouble)
+            })
+            .chain(nginx.lines().map(|line| format!("nginx: {line}")))
+            .collect()
     }
 
     /// A new browser over HTTPS that trusts the test authority, optionally
