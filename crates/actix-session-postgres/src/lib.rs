@@ -124,6 +124,7 @@
 
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod key;
 pub mod pool;
 pub mod prune;

@@ -99,6 +99,14 @@ impl DerefMut for PooledConnection {
     }
 }
 
+impl PooledConnection {
+    /// Closes the connection instead of handing it back: after a failed query
+    /// it may be broken. The pool opens a new one when it needs one.
+    pub fn discard(self) {
+        drop(Object::take(self.0));
+    }
+}
+
 impl SessionPool {
     /// A pool of at most `max_size` connections made with `options`; a query
     /// waits at most `acquire_timeout` for one (opening one included).
@@ -139,7 +147,7 @@ impl SessionPool {
         let mut connection = self.acquire().await?;
         let result = query(&mut connection).await;
         if result.is_err() {
-            drop(Object::take(connection.0));
+            connection.discard();
         }
         result
     }

@@ -18,21 +18,29 @@
 //!    compares them with the database's own `now()`, never the app's clock, so
 //!    any number of app processes agree on what has expired, and a row past its
 //!    expiry is never returned, even before the pruning task deletes it.
-//! 3. **One statement per step.** A request that only reads its session costs one
-//!    round trip (`load`), one that changes it costs two (`load`, `update`),
-//!    and a first visit costs one (`save`).
+//! 3. **One statement per step, shared under load.** A request that only reads
+//!    its session costs one round trip (`load`), one that changes it costs two
+//!    (`load`, `update`), and a first visit costs one (`save`). When several
+//!    requests of a worker need the same step at once, they share one
+//!    statement (see [`crate::batch`]): every query below takes an array of
+//!    keys, and a request alone is an array of one.
 //! 4. **A deleted session stays deleted.** `update` only changes a row that still
 //!    exists and has not expired; it never re-inserts. A request that loaded a
 //!    session just before the user logged out in another tab therefore cannot
 //!    bring its data back to life when it finishes.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use anyhow::Context;
 use serde_json::{Map, Value};
+use sqlx::PgConnection;
 
-use crate::{key, pool::SessionPool};
+use crate::{
+    batch::{Batch, Batcher},
+    key,
+    pool::SessionPool,
+};
 
 /// The data actix-session keeps for one session: names mapped to JSON text.
 pub type SessionState = HashMap<String, String>;
@@ -92,11 +100,26 @@ impl ExpiryPolicy {
 /// A session store backed by the `sessions` table in PostgreSQL.
 ///
 /// Cloning it is cheap: the pool inside is a handle to shared connections
-/// (a [`SessionPool`], without a ping per query).
-#[derive(Debug, Clone)]
+/// (a [`SessionPool`], without a ping per query), and clones share their
+/// batches too. Give each actix worker a store of its own, on its own pool
+/// ([`WorkerPools`](crate::WorkerPools)): a worker's concurrent requests then
+/// share statements on connections of that worker's thread.
+#[derive(Clone)]
 pub struct PgSessionStore {
     pool: SessionPool,
     policy: ExpiryPolicy,
+    loads: Arc<Batcher<Loads>>,
+    saves: Arc<Batcher<Saves>>,
+    updates: Arc<Batcher<Updates>>,
+}
+
+impl std::fmt::Debug for PgSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSessionStore")
+            .field("pool", &self.pool)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgSessionStore {
@@ -104,7 +127,13 @@ impl PgSessionStore {
     ///
     /// The database needs the store's schema first: see [`migrator`](crate::migrator).
     pub fn new(pool: SessionPool, policy: ExpiryPolicy) -> Self {
-        Self { pool, policy }
+        Self {
+            pool,
+            policy,
+            loads: Arc::new(Batcher::new(Loads { policy })),
+            saves: Arc::new(Batcher::new(Saves { policy })),
+            updates: Arc::new(Batcher::new(Updates)),
+        }
     }
 
     /// The expiry policy this store applies.
@@ -119,43 +148,15 @@ impl SessionStore for PgSessionStore {
     /// Returns `None` for an unknown, deleted or expired key: actix-session then
     /// starts a fresh, empty session, exactly as if no cookie had been sent.
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        // One statement, one round trip, does both jobs:
-        // - it selects the row, but only while it is live (`expires_at > now()`);
-        // - for a row whose expiry has fallen more than the touch interval
-        //   behind `now() + inactivity` (see `ExpiryPolicy::touch_interval`;
-        //   never true once the expiry sits at the absolute limit) it calls
-        //   `touch_session` (a function of the store's schema), which pushes
-        //   the expiry forward, never past the absolute limit (finding the row
-        //   by `key_hash`, like every statement here). For every other
-        //   row the CASE calls nothing, so an ordinary read is a plain, cheap
-        //   SELECT. (A data-modifying CTE would do the same in one statement,
-        //   but PostgreSQL then runs every read through its UPDATE machinery,
-        //   which costs even when no row is updated.)
-        const LOAD: &str = "
-            SELECT state::text,
-                   CASE WHEN expires_at < least(now() + $2::interval - $3::interval,
-                                                absolute_expires_at)
-                        THEN touch_session(key_hash, $2::interval)
-                   END
-            FROM sessions
-            WHERE key_hash = $1 AND expires_at > now()";
         let digest = key::digest(session_key.as_ref());
-        let policy = self.policy;
-        let row: Option<(String, Option<()>)> = self
-            .pool
-            .run(async |conn| {
-                sqlx::query_as(LOAD)
-                    .bind(digest.as_slice())
-                    .bind(policy.inactivity)
-                    .bind(policy.touch_interval())
-                    .fetch_optional(conn)
-                    .await
-            })
+        let json = self
+            .loads
+            .submit(&self.pool, digest)
             .await
             .context("loading a session")
             .map_err(LoadError::Other)?;
 
-        row.map(|(json, _touched)| decode_state(&json))
+        json.map(|json| decode_state(&json))
             .transpose()
             .map_err(LoadError::Deserialization)
     }
@@ -173,24 +174,8 @@ impl SessionStore for PgSessionStore {
         let new_key = key::generate()
             .map_err(|e| SaveError::Other(anyhow::anyhow!("no randomness for a key: {e}")))?;
 
-        // A plain INSERT: 256 random bits make a collision with an existing key
-        // practically impossible, and the UNIQUE constraint would refuse one.
-        // Both expiries are computed from the database's clock.
-        const SAVE: &str = "
-            INSERT INTO sessions (key_hash, state, expires_at, absolute_expires_at)
-            VALUES ($1, $2::jsonb, now() + least($3::interval, $4::interval), now() + $4::interval)";
-        let digest = key::digest(&new_key);
-        let policy = self.policy;
-        self.pool
-            .run(async |conn| {
-                sqlx::query(SAVE)
-                    .bind(digest.as_slice())
-                    .bind(state)
-                    .bind(policy.inactivity)
-                    .bind(policy.absolute)
-                    .execute(conn)
-                    .await
-            })
+        self.saves
+            .submit(&self.pool, (key::digest(&new_key), state))
             .await
             .context("saving a new session")
             .map_err(SaveError::Other)?;
@@ -214,30 +199,9 @@ impl SessionStore for PgSessionStore {
     ) -> Result<SessionKey, UpdateError> {
         let state = encode_state(&session_state).map_err(UpdateError::Serialization)?;
 
-        // UPDATE, never INSERT ... ON CONFLICT: an upsert would resurrect a session
-        // deleted while this request was running. `expires_at > now()` keeps an
-        // expired-but-not-yet-pruned row from coming back to life the same way.
-        //
-        // It sets no indexed column (`expires_at` is indexed for pruning), so
-        // PostgreSQL can make it a HOT update: the new row version goes on
-        // the same page and no index gets a new entry. (Columns an app
-        // derives from `state` and indexes keep this only while their value
-        // does not change.) Setting `expires_at` here too would cost every
-        // write an insertion into every index of the table.
-        const UPDATE: &str = "
-            UPDATE sessions
-            SET state = $2::jsonb,
-                last_seen_at = now()
-            WHERE key_hash = $1 AND expires_at > now()";
         let digest = key::digest(session_key.as_ref());
-        self.pool
-            .run(async |conn| {
-                sqlx::query(UPDATE)
-                    .bind(digest.as_slice())
-                    .bind(state)
-                    .execute(conn)
-                    .await
-            })
+        self.updates
+            .submit(&self.pool, (digest, state))
             .await
             .context("updating a session")
             .map_err(UpdateError::Other)?;
@@ -291,6 +255,162 @@ impl SessionStore for PgSessionStore {
             .context("deleting a session")?;
         Ok(())
     }
+}
+
+/// `load`'s statement: live sessions by key digest, extending expiries that are due.
+struct Loads {
+    policy: ExpiryPolicy,
+}
+
+impl Batch for Loads {
+    type Job = [u8; 32];
+    /// The session's state as JSON text, or `None` if there is no live session.
+    type Answer = Option<String>;
+
+    async fn run(
+        &self,
+        connection: &mut PgConnection,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<Option<String>>, sqlx::Error> {
+        // One statement, one round trip, does both jobs for every key:
+        // - it selects the rows, but only while they are live (`expires_at > now()`);
+        // - for a row whose expiry has fallen more than the touch interval
+        //   behind `now() + inactivity` (see `ExpiryPolicy::touch_interval`;
+        //   never true once the expiry sits at the absolute limit) it calls
+        //   `touch_session` (a function of the store's schema), which pushes
+        //   the expiry forward, never past the absolute limit (finding the row
+        //   by `key_hash`, like every statement here). For every other
+        //   row the CASE calls nothing, so an ordinary read is a plain, cheap
+        //   SELECT. (A data-modifying CTE would do the same in one statement,
+        //   but PostgreSQL then runs every read through its UPDATE machinery,
+        //   which costs even when no row is updated.)
+        // The keys go in sorted, and the index is walked in that order, so
+        // two batches that touch the same rows lock them in the same order
+        // and cannot deadlock each other.
+        const LOAD: &str = "
+            SELECT key_hash,
+                   state::text,
+                   CASE WHEN expires_at < least(now() + $2::interval - $3::interval,
+                                                absolute_expires_at)
+                        THEN touch_session(key_hash, $2::interval)
+                   END
+            FROM sessions
+            WHERE key_hash = ANY($1) AND expires_at > now()";
+        let rows: Vec<(Vec<u8>, String, Option<()>)> = sqlx::query_as(LOAD)
+            .bind(sorted_distinct(digests))
+            .bind(self.policy.inactivity)
+            .bind(self.policy.touch_interval())
+            .fetch_all(connection)
+            .await?;
+
+        let found: HashMap<Vec<u8>, String> = rows
+            .into_iter()
+            .map(|(digest, json, _touched)| (digest, json))
+            .collect();
+        // Two requests of one session in one batch each get its state.
+        Ok(digests
+            .iter()
+            .map(|digest| found.get(digest.as_slice()).cloned())
+            .collect())
+    }
+}
+
+/// `save`'s statement: new sessions, each under a key the store chose.
+struct Saves {
+    policy: ExpiryPolicy,
+}
+
+impl Batch for Saves {
+    /// The new key's digest and the state as a JSON object.
+    type Job = ([u8; 32], String);
+    type Answer = ();
+
+    async fn run(
+        &self,
+        connection: &mut PgConnection,
+        sessions: &[([u8; 32], String)],
+    ) -> Result<Vec<()>, sqlx::Error> {
+        // A plain INSERT: 256 random bits make a collision with an existing key
+        // practically impossible, and the UNIQUE constraint would refuse one.
+        // Both expiries are computed from the database's clock. `unnest`
+        // turns the two arrays into rows: one statement, one commit, for
+        // every new session of the batch.
+        const SAVE: &str = "
+            INSERT INTO sessions (key_hash, state, expires_at, absolute_expires_at)
+            SELECT key_hash, state::jsonb,
+                   now() + least($3::interval, $4::interval), now() + $4::interval
+            FROM unnest($1::bytea[], $2::text[]) AS new_sessions (key_hash, state)";
+        let (digests, states): (Vec<&[u8]>, Vec<&str>) = sessions
+            .iter()
+            .map(|(digest, state)| (digest.as_slice(), state.as_str()))
+            .unzip();
+        sqlx::query(SAVE)
+            .bind(digests)
+            .bind(states)
+            .bind(self.policy.inactivity)
+            .bind(self.policy.absolute)
+            .execute(connection)
+            .await?;
+        Ok(vec![(); sessions.len()])
+    }
+}
+
+/// `update`'s statement: new data for live sessions.
+struct Updates;
+
+impl Batch for Updates {
+    /// The session's key digest and its new state as a JSON object.
+    type Job = ([u8; 32], String);
+    type Answer = ();
+
+    async fn run(
+        &self,
+        connection: &mut PgConnection,
+        changes: &[([u8; 32], String)],
+    ) -> Result<Vec<()>, sqlx::Error> {
+        // UPDATE, never INSERT ... ON CONFLICT: an upsert would resurrect a session
+        // deleted while this request was running. `expires_at > now()` keeps an
+        // expired-but-not-yet-pruned row from coming back to life the same way.
+        //
+        // It sets no indexed column (`expires_at` is indexed for pruning), so
+        // PostgreSQL can make it a HOT update: the new row version goes on
+        // the same page and no index gets a new entry. (Columns an app
+        // derives from `state` and indexes keep this only while their value
+        // does not change.) Setting `expires_at` here too would cost every
+        // write an insertion into every index of the table.
+        //
+        // The batch's changes arrive as two arrays, joined to the table by
+        // key digest: sorted (so two batches lock shared rows in the same
+        // order), and one change per session (the one queued last wins, as it
+        // would have one statement later).
+        const UPDATE: &str = "
+            UPDATE sessions
+            SET state = changes.state::jsonb,
+                last_seen_at = now()
+            FROM unnest($1::bytea[], $2::text[]) AS changes (key_hash, state)
+            WHERE sessions.key_hash = changes.key_hash AND sessions.expires_at > now()";
+        let mut latest: Vec<&([u8; 32], String)> = changes.iter().rev().collect();
+        latest.sort_by_key(|(digest, _)| *digest); // stable: the latest of a key first
+        latest.dedup_by_key(|(digest, _)| *digest);
+        let (digests, states): (Vec<&[u8]>, Vec<&str>) = latest
+            .into_iter()
+            .map(|(digest, state)| (digest.as_slice(), state.as_str()))
+            .unzip();
+        sqlx::query(UPDATE)
+            .bind(digests)
+            .bind(states)
+            .execute(connection)
+            .await?;
+        Ok(vec![(); changes.len()])
+    }
+}
+
+/// The distinct digests of a batch, in ascending order (PostgreSQL's order for `bytea`).
+fn sorted_distinct(digests: &[[u8; 32]]) -> Vec<&[u8]> {
+    let mut sorted: Vec<&[u8]> = digests.iter().map(|digest| digest.as_slice()).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
 }
 
 /// Turns actix-session's map of JSON *texts* into one JSON object for the `state` column.

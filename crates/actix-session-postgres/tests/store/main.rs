@@ -3,6 +3,7 @@
 //! per part of the contract.
 
 mod at_rest;
+mod batching;
 mod concurrency;
 mod counter_example;
 mod expiry;
