@@ -677,6 +677,8 @@ if [[ -n $POOL_SWEEP ]]; then
             size=${sizes[$(((i + round - 1) % ${#sizes[@]}))]}
             stop_server
             start_app DATABASE_MAX_CONNECTIONS="$size"
+            # How the app split the budget, from its startup line.
+            SWEEP[$size.per_pool]=$(grep -o -m 1 'session pool(s) of [0-9]*' "$SERVER_LOG" | grep -o '[0-9]*$' || echo '?')
             warm_up / "$WORK/cookies.txt"
             checkpoint
             wrk_run "sweep.counter" / "$WORK/cookies.txt" "$POOL_SWEEP_S"
@@ -947,7 +949,7 @@ row() { printf "| %-46s | %8s | %6s | %9s | %9s | %6s | %9s |\n" "$@"; }
         echo "| DATABASE_MAX_CONNECTIONS | session pool per worker | GET / req/s | GET / p99 | GET /visits req/s | rounds (GET /) |"
         echo "| ---: | ---: | ---: | ---: | ---: | --- |"
         for size in $POOL_SWEEP; do
-            echo "| $size | $(((size + $(nproc) - 1) / $(nproc))) | $(num "$(median ${SWEEP[$size.counter]})") |" \
+            echo "| $size | ${SWEEP[$size.per_pool]} | $(num "$(median ${SWEEP[$size.counter]})") |" \
                 "$(ms "$(median ${SWEEP[$size.counter_p99]})") ms | $(num "$(median ${SWEEP[$size.visits]})") | ${SWEEP[$size.counter]}|"
         done
     fi

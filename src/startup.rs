@@ -301,16 +301,19 @@ async fn start_dev_postgres(settings: &Settings) -> anyhow::Result<DevPostgres> 
 /// How `DATABASE_MAX_CONNECTIONS` is shared between the process's pools, so
 /// that all of them together never open more than that.
 ///
-/// Half of the budget goes to the session store's pools, one per worker
-/// thread (see `actix_session_postgres::pool`), the other half to the pages' queries
+/// A quarter of the budget (but at least one connection per worker, while
+/// half the budget allows) goes to the session store's pools, one per worker
+/// thread (see `actix_session_postgres::pool`), the rest to the pages' queries
 /// (users, carts, login failures; the health check runs on the session
-/// store's pool): every page with a
-/// session runs one or two session statements, and the pages that read the
-/// database (the cart, sign-in, the account) run about as many of their own,
-/// all short (the statement timeout bounds them), so neither kind should be
-/// able to starve the other.
+/// store's pool). The store needs few connections: concurrent requests of a
+/// worker share its statements (`actix_session_postgres::batch`), and fewer
+/// connections make larger batches and leave PostgreSQL fewer backends to
+/// switch between on the same cores. `scripts/bench.sh`'s pool sweep measured
+/// it (docs/benchmark.md): two session connections per worker served `GET /`
+/// about half again as fast as four. The pages' statements are not batched,
+/// so they keep the larger share, and neither kind can starve the other.
 ///
-/// The pages' half is split again: a small pool shared by the process
+/// The pages' share is split again: a small pool shared by the process
 /// (migrations at start, pruning, the demo user) and one pool per worker for
 /// the pages. Per worker for the same reason as the session pools, and one
 /// more: a socket belongs to the runtime of the worker thread that opened
@@ -344,7 +347,7 @@ impl ConnectionBudget {
     pub fn split(max_connections: u32, workers: usize) -> Self {
         let max_connections = max_connections.max(2) as usize;
         let workers = workers.max(1);
-        let session_share = max_connections / 2;
+        let session_share = (max_connections / 4).max(workers.min(max_connections / 2));
         let session_pools = workers.min(session_share);
         let per_session_pool = session_share / session_pools;
         let pages = max_connections - session_pools * per_session_pool;
@@ -425,7 +428,7 @@ mod tests {
                 default.session_pools,
                 default.per_session_pool
             ),
-            (2, 3, 2, 4)
+            (2, 5, 2, 2)
         );
         let small = ConnectionBudget::split(4, 2);
         assert_eq!(
