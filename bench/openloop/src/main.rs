@@ -19,8 +19,13 @@
 //!
 //! ```text
 //! openloop --url http://127.0.0.1:8080/visits --rate 2000 --duration 15
-//!          [--connections 64] [--cookies FILE] [--timeout 10] [--log FILE]
+//!          [--connections 64] [--cookies FILE] [--timeout 10] [--log FILE] [--closed]
 //! ```
+//!
+//! `--closed`: a closed loop instead (the rate is ignored): each connection
+//! sends its next request as soon as the previous answer came, as wrk does,
+//! and latency counts from the send. A second opinion on wrk's latencies,
+//! measured with a monotonic clock.
 //!
 //! `--cookies FILE`: one `name=value` per line; request i carries line i mod n.
 //! `--log FILE`: one line per request, `due_unix_us latency_us status`
@@ -62,12 +67,15 @@ struct Options {
     cookies: Vec<HeaderValue>,
     timeout: Duration,
     log: Option<String>,
+    /// `--closed`: no schedule; each connection sends its next request as soon
+    /// as the previous answer came (like wrk), latency from the send.
+    closed: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: openloop --url http://HOST:PORT/PATH --rate PER_SECOND --duration SECONDS \
-         [--connections N] [--cookies FILE] [--timeout SECONDS] [--log FILE]"
+         [--connections N] [--cookies FILE] [--timeout SECONDS] [--log FILE] [--closed]"
     );
     std::process::exit(2)
 }
@@ -85,8 +93,14 @@ fn parse_options() -> Options {
     let mut cookies = Vec::new();
     let mut timeout = Duration::from_secs(10);
     let mut log = None;
+    let mut closed = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--closed" {
+            closed = true;
+            rate = rate.or(Some(1.0));
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage());
         let number = |text: &str| -> f64 {
             text.parse()
@@ -145,6 +159,7 @@ fn parse_options() -> Options {
         cookies,
         timeout,
         log,
+        closed,
     }
 }
 
@@ -287,6 +302,39 @@ async fn worker(
     }
 }
 
+/// One connection's closed loop: send, wait for the answer, record, repeat
+/// until `until`. `next` numbers the requests across connections (the cookie
+/// rotation).
+async fn closed_worker(
+    options: Arc<Options>,
+    mut sender: Option<Sender>,
+    until: Instant,
+    next: Arc<std::sync::atomic::AtomicU64>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+) {
+    let mut mine = Vec::new();
+    while Instant::now() < until {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
+        if sender.is_none() {
+            sender = connect(options.address).await.ok();
+        }
+        let status = match sender.as_mut() {
+            Some(connection) => send(connection, &options, index).await,
+            None => None,
+        };
+        if status.is_none() {
+            sender = None;
+        }
+        mine.push(Sample {
+            due: sent,
+            latency_us: micros(sent.elapsed()),
+            status: status.unwrap_or(0),
+        });
+    }
+    samples.lock().expect("samples lock").extend(mine);
+}
+
 /// The value at quantile `q` of sorted `values` (nearest rank).
 fn quantile(sorted: &[u32], q: f64) -> u32 {
     if sorted.is_empty() {
@@ -314,6 +362,48 @@ async fn run(options: Arc<Options>) {
                 .await
                 .unwrap_or_else(|e| fail(format!("connecting to {}: {e}", options.address))),
         );
+    }
+
+    if options.closed {
+        let start = Instant::now();
+        let until = start + options.duration;
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let workers: Vec<_> = senders
+            .into_iter()
+            .map(|sender| {
+                tokio::spawn(closed_worker(
+                    options.clone(),
+                    Some(sender),
+                    until,
+                    next.clone(),
+                    samples.clone(),
+                ))
+            })
+            .collect();
+        for worker in workers {
+            let _ = worker.await;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let samples = std::mem::take(&mut *samples.lock().expect("samples lock"));
+        let mut latencies: Vec<u32> = samples.iter().map(|s| s.latency_us).collect();
+        latencies.sort_unstable();
+        let mean =
+            latencies.iter().map(|&l| f64::from(l)).sum::<f64>() / latencies.len().max(1) as f64;
+        println!(
+            "CLOSEDLOOP requests={} rps={:.0} p50_us={} p99_us={} p999_us={} max_us={} mean_us={mean:.0} errors={}",
+            samples.len(),
+            samples.len() as f64 / seconds,
+            quantile(&latencies, 0.50),
+            quantile(&latencies, 0.99),
+            quantile(&latencies, 0.999),
+            latencies.last().copied().unwrap_or(0),
+            samples
+                .iter()
+                .filter(|s| s.status == 0 || s.status >= 400)
+                .count(),
+        );
+        return;
     }
 
     let (job_sender, job_receiver) = mpsc::unbounded_channel();
