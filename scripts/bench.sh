@@ -34,6 +34,8 @@
 # Settings (environment):
 #   BENCH_DURATION      length of each measured run (15s; e.g. 5s, 1m)
 #   BENCH_DATABASE_URL  PostgreSQL server to use, without a database name
+#   BENCH_APP_BINARY    measure this build of the app instead of building one
+#                       (for example one of an earlier commit, to compare)
 #                       (default postgres://postgres@127.0.0.1:5432, the local
 #                       server, started with pg_ctlcluster if it is down)
 #   BENCH_THREADS, BENCH_CONNECTIONS   wrk -t and -c (2, 64); -c is also the open loop's connections
@@ -266,14 +268,19 @@ BACKGROUND_PIDS+=($!)
 # --- build -------------------------------------------------------------------
 
 BUILD_TIMEOUT_SECONDS=${BENCH_BUILD_TIMEOUT:-3600}
-say "building the release binary (cargo build --release; waits if another build holds the lock)"
-run_bounded "$BUILD_TIMEOUT_SECONDS" cargo build --release --quiet ||
-    die "cargo build --release failed (or took longer than ${BUILD_TIMEOUT_SECONDS}s)"
 target_dir() {
     cargo metadata --format-version 1 --no-deps "$@" 2>/dev/null |
         grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4
 }
-APP_BINARY=$(target_dir)/release/session-demo
+if [[ -n ${BENCH_APP_BINARY:-} ]]; then
+    APP_BINARY=$BENCH_APP_BINARY
+    say "measuring the given build $APP_BINARY (BENCH_APP_BINARY), not this tree"
+else
+    say "building the release binary (cargo build --release; waits if another build holds the lock)"
+    run_bounded "$BUILD_TIMEOUT_SECONDS" cargo build --release --quiet ||
+        die "cargo build --release failed (or took longer than ${BUILD_TIMEOUT_SECONDS}s)"
+    APP_BINARY=$(target_dir)/release/session-demo
+fi
 [[ -x $APP_BINARY ]] || die "no release binary at $APP_BINARY"
 
 if [[ $PEERS == 1 || $OPEN_LOOP == 1 || $GROWTH == 1 ]]; then
@@ -871,7 +878,7 @@ F_RATIO=$(ratio "${R[app.first.rps]}" "$LIMIT_INSERT")
 row() { printf "| %-46s | %8s | %6s | %9s | %9s | %6s | %9s |\n" "$@"; }
 {
     echo
-    echo "session-demo benchmark: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "session-demo benchmark: $(if [[ -n ${BENCH_APP_BINARY:-} ]]; then echo "the build $BENCH_APP_BINARY"; else git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'; fi), $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine: $(nproc) cores, PostgreSQL $PG_VERSION ($PG_DURABILITY)"
     echo "closed loop: wrk -t$THREADS -c$CONNECTIONS -d${DURATION_S}s over $SESSIONS sessions (cookies round-robin); pgbench -M prepared -c$PGBENCH_CLIENTS -j$PGBENCH_JOBS -T$DURATION_S"
     echo "app settings: ${APP_SETTINGS:-the defaults}"
@@ -983,7 +990,10 @@ row() { printf "| %-46s | %8s | %6s | %9s | %9s | %6s | %9s |\n" "$@"; }
         for size in $GROWTH_SIZES; do
             echo "| $(num "$size") | ${G[$size.table_mib]} MiB | $(num "${R[growth$size.counter.rps]}") | $(p99 "growth$size.counter") |" \
                 "$(num "${R[growth$size.visits.rps]}") | $(p99 "growth$size.visits") | $((R[growth$size.counter.errors] + R[growth$size.visits.errors])) |"
-            echo "$size ${R[growth$size.counter.rps]} ${R[growth$size.visits.rps]} $(ms "${R[growth$size.counter.p99_us]}") $(ms "${R[growth$size.visits.p99_us]}")" >>"$WORK/growth.dat"
+            # A p99 that wrk's own figures contradict is left out of the chart ('?').
+            echo "$size ${R[growth$size.counter.rps]} ${R[growth$size.visits.rps]}" \
+                "$([[ ${R[growth$size.counter.suspect]} == 1 ]] && echo '?' || ms "${R[growth$size.counter.p99_us]}")" \
+                "$([[ ${R[growth$size.visits.suspect]} == 1 ]] && echo '?' || ms "${R[growth$size.visits.p99_us]}")" >>"$WORK/growth.dat"
         done
         first_size=${GROWTH_SIZES%% *}
         last_size=${GROWTH_SIZES##* }
@@ -1021,6 +1031,7 @@ set y2tics
 set grid xtics ytics lc rgb '#dddddd'
 set key outside bottom center horizontal
 set offsets graph 0.05, graph 0.05, 0, 0
+set datafile missing '?'
 plot '$WORK/growth.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1b7f79' title 'GET / req/s', \
      '' using 1:3 with linespoints lw 2 pt 5 lc rgb '#3b4cc0' title 'GET /visits req/s', \
      '' using 1:4 axes x1y2 with linespoints lw 1 dt 2 pt 7 lc rgb '#1b7f79' title 'GET / p99', \
