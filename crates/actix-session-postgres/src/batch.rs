@@ -10,9 +10,9 @@
 //! How a batch forms, without any timer:
 //!
 //! 1. A request puts its job in the queue, then asks the pool for a connection.
-//! 2. Whoever gets a connection takes every job waiting (up to
-//!    64), its own or not, and runs them as one statement in a task
-//!    of its own (so a request that goes away cannot abandon the others).
+//! 2. Whoever gets a connection takes every job waiting (up to 64), its own
+//!    or not, and runs them as one statement in a task of its own (so a
+//!    request that goes away cannot abandon the others).
 //! 3. Each request waits for its answer, which arrives once its batch's
 //!    statement has returned (committed, for a write): durability is the same
 //!    as one statement per request.
