@@ -100,6 +100,11 @@ pub struct Settings {
     /// `REQUEST_BODY_TIMEOUT_SECONDS`: a request body not fully received within
     /// this time gets a `408` and its connection is closed.
     pub request_body_timeout: Duration,
+    /// `SHUTDOWN_DRAIN_SECONDS`: after a stop signal, how long the process
+    /// keeps serving (every answer with `Connection: close`) before it stops
+    /// accepting, so that a proxy's idle kept-alive connections to it are
+    /// used up or expire first (see `instance.rs`). 0: stop at once.
+    pub shutdown_drain: Duration,
     /// `SESSION_SYNCHRONOUS_COMMIT`: `false` lets session writes return before
     /// their commit is on disk (PostgreSQL's `synchronous_commit = off`, for the
     /// session store's connections only). A database crash may then lose the
@@ -154,6 +159,8 @@ mod range {
     pub const STATEMENT_TIMEOUT_MS: RangeInclusive<u64> = 1..=3_600_000;
     /// `REQUEST_BODY_TIMEOUT_SECONDS`: a second to two minutes.
     pub const BODY_TIMEOUT: RangeInclusive<u64> = 1..=120;
+    /// `SHUTDOWN_DRAIN_SECONDS`: none to a minute.
+    pub const SHUTDOWN_DRAIN: RangeInclusive<u64> = 0..=60;
 }
 
 impl Settings {
@@ -222,6 +229,7 @@ impl Settings {
         )?;
         let request_body_timeout =
             seconds("REQUEST_BODY_TIMEOUT_SECONDS", 10, range::BODY_TIMEOUT)?;
+        let shutdown_drain = seconds("SHUTDOWN_DRAIN_SECONDS", 0, range::SHUTDOWN_DRAIN)?;
         let database_statement_timeout = Duration::from_millis(number(
             &var,
             "DATABASE_STATEMENT_TIMEOUT_MS",
@@ -294,6 +302,7 @@ impl Settings {
             database_acquire_timeout,
             database_statement_timeout,
             request_body_timeout,
+            shutdown_drain,
             session_synchronous_commit,
             bind_addr,
             environment,
@@ -438,6 +447,7 @@ mod tests {
         assert_eq!(s.session_prune_interval, Duration::from_secs(300));
         assert_eq!(s.database_max_connections, 16);
         assert_eq!(s.request_body_timeout, Duration::from_secs(10));
+        assert_eq!(s.shutdown_drain, Duration::ZERO);
         assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.environment, Environment::Development);
         assert!(!s.cookie_secure);
@@ -576,6 +586,8 @@ mod tests {
             ("DATABASE_MAX_CONNECTIONS", "4294967297"),
             ("REQUEST_BODY_TIMEOUT_SECONDS", "0"),
             ("REQUEST_BODY_TIMEOUT_SECONDS", "121"),
+            ("SHUTDOWN_DRAIN_SECONDS", "61"),
+            ("SHUTDOWN_DRAIN_SECONDS", "-1"),
         ];
         for (variable, value) in cases {
             let err = settings(&[(variable, value)]).unwrap_err();
@@ -586,10 +598,12 @@ mod tests {
             ("SESSION_TTL_SECONDS", "31536000"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "3600000"),
             ("REQUEST_BODY_TIMEOUT_SECONDS", "1"),
+            ("SHUTDOWN_DRAIN_SECONDS", "60"),
         ])
         .expect("the ends of the ranges are accepted");
         assert_eq!(s.session_ttl, Duration::from_secs(31_536_000));
         assert_eq!(s.request_body_timeout, Duration::from_secs(1));
+        assert_eq!(s.shutdown_drain, Duration::from_secs(60));
     }
 
     #[test]

@@ -17,6 +17,20 @@
 //! more request, then closes, and the proxy opens its next one to an instance
 //! that is still running. Idle connections are closed by the proxy itself
 //! before the app's keep-alive timeout (see `deploy/session-demo.nginx.conf`).
+//!
+//! **The race that leaves.** A connection that sits idle in the proxy's
+//! cache when the signal comes gets no answer to carry `Connection: close`.
+//! If the process stopped at once, it would close that connection as the
+//! proxy sends a request down it; nginx answers 502 rather than send a POST
+//! twice. So with `SHUTDOWN_DRAIN_SECONDS` set longer than the proxy's idle
+//! timeout for upstream connections (nginx's `keepalive_timeout`, 4 s in
+//! `deploy/session-demo.nginx.conf`; `deploy/production.env` sets 5), the
+//! process first goes on serving, new connections included, for that long:
+//! by then the proxy has used each cached connection once (and it closed)
+//! or dropped it. Only then does actix-web stop accepting, so that new
+//! connections are refused and nginx sends them elsewhere, and finish what
+//! is in flight. (`tests/api/deployment.rs` restarts three instances under
+//! POSTs; without the drain, one POST in four runs or so got a 502.)
 
 use std::{
     fmt,
@@ -24,6 +38,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use actix_web::{
@@ -50,10 +65,11 @@ impl Draining {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Waits for SIGTERM or SIGINT (Ctrl-C), then marks the process as
-    /// draining. Handed to actix-web as its shutdown signal, which replaces its
-    /// own signal handling: both signals start a graceful shutdown.
-    pub async fn on_stop_signal(self) {
+    /// Waits for SIGTERM or SIGINT (Ctrl-C), marks the process as draining,
+    /// and goes on serving for `drain` (`SHUTDOWN_DRAIN_SECONDS`). Handed to
+    /// actix-web as its shutdown signal, which replaces its own signal
+    /// handling: when this returns, a graceful shutdown starts.
+    pub async fn on_stop_signal(self, drain: Duration) {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut terminate), Ok(mut interrupt)) = (
             signal(SignalKind::terminate()),
@@ -67,6 +83,13 @@ impl Draining {
             _ = interrupt.recv() => "SIGINT",
         };
         self.0.store(true, Ordering::Relaxed);
+        if !drain.is_zero() {
+            log::info!(
+                "{name} received: serving {}s more, closing each kept-alive connection after its next answer",
+                drain.as_secs()
+            );
+            tokio::time::sleep(drain).await;
+        }
         log::info!("{name} received: finishing requests in flight, closing kept-alive connections");
     }
 }

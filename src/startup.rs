@@ -161,7 +161,7 @@ impl Application {
         let shared_pool = pool.clone();
         let pages_options = database::connect_options(&database_url, pool_settings)?;
         let worker_pools = session_pools.clone();
-        let stop_signal = draining.clone().on_stop_signal();
+        let stop_signal = draining.clone().on_stop_signal(settings.shutdown_drain);
         let server = HttpServer::new(move || {
             // This closure runs once in each worker thread.
             let session_pool = worker_pools.for_new_worker();
@@ -220,8 +220,9 @@ impl Application {
         })
         .workers(workers)
         .listen(listener)?
-        // On SIGTERM or Ctrl-C: stop accepting, finish what is in flight, and
-        // close kept-alive connections after their next response (instance.rs).
+        // On SIGTERM or Ctrl-C: serve SHUTDOWN_DRAIN_SECONDS more, closing
+        // kept-alive connections after their next response, then stop
+        // accepting and finish what is in flight (instance.rs).
         .shutdown_signal(stop_signal)
         .shutdown_timeout(10)
         .run();
