@@ -75,6 +75,17 @@ impl Default for AddressLimit {
     }
 }
 
+impl AddressLimit {
+    /// The default limit on new sessions per address and process: 60 at
+    /// once, then one a second. Generous for the people behind one address
+    /// (an office, a mobile carrier's NAT); a flood stores at most this many
+    /// rows (see `limits.rs`, docs/security.md).
+    pub const NEW_SESSIONS: Self = Self {
+        burst: 60,
+        refill_every: Duration::from_secs(1),
+    };
+}
+
 /// Every setting of the application, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -130,6 +141,9 @@ pub struct Settings {
     /// Per-address limit on `POST /login` and `/register` (not an environment
     /// variable: the default suits every deployment this demo has; tests adjust it).
     pub address_limit: AddressLimit,
+    /// Per-address limit on new sessions, in each process (not an environment
+    /// variable either: [`AddressLimit::NEW_SESSIONS`]; tests adjust it).
+    pub new_session_limit: AddressLimit,
 }
 
 /// A setting that could not be accepted: which variable, and what is wrong with it.
@@ -315,6 +329,7 @@ impl Settings {
             trusted_proxies,
             instance_name,
             address_limit: AddressLimit::default(),
+            new_session_limit: AddressLimit::NEW_SESSIONS,
         })
     }
 

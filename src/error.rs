@@ -48,6 +48,13 @@ pub enum AppError {
         /// Seconds until the next attempt is accepted (the `Retry-After` header).
         retry_after: u64,
     },
+    /// 429: too many new sessions from one client address; it may retry after
+    /// this many seconds.
+    #[error("Too many new sessions")]
+    TooManyNewSessions {
+        /// Seconds until the address may start another session (the `Retry-After` header).
+        retry_after: u64,
+    },
     /// 503: too many password checks at once; the client may retry after this many seconds.
     #[error("too many password checks at once")]
     Busy {
@@ -117,6 +124,14 @@ impl AppError {
             Self::TooManyRequests { retry_after } => (
                 "Too many attempts",
                 format!("Too many attempts. Try again in {retry_after} seconds."),
+            ),
+            Self::TooManyNewSessions { retry_after } => (
+                "Too many new visitors",
+                format!(
+                    "Too many new sessions were started from your network address in a short \
+                     time, so this one was not. Try again in {retry_after} seconds. (Browsers that \
+                     already have a session here are not affected.)"
+                ),
             ),
             Self::Busy { retry_after } => (
                 "Busy",
@@ -204,7 +219,9 @@ impl ResponseError for AppError {
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::TooManyNewSessions { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Busy { .. } | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -222,7 +239,9 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(status);
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
         match self {
-            Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
+            Self::TooManyRequests { retry_after }
+            | Self::TooManyNewSessions { retry_after }
+            | Self::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             Self::MethodNotAllowed { allow } => {

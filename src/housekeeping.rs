@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use actix_session_postgres::prune::{PruneOutcome, prune_expired};
 
-use crate::{auth::throttle, cart};
+use crate::{auth::throttle, cart, limits};
 
 /// Runs one round of every pruning step.
 pub async fn run_once(pool: &PgPool) {
@@ -24,6 +24,9 @@ pub async fn run_once(pool: &PgPool) {
     }
     if let Err(error) = throttle::prune_failures(pool).await {
         log::warn!("pruning old login failures failed, will retry: {error}");
+    }
+    if let Err(error) = limits::prune_shared(pool).await {
+        log::warn!("pruning per-address counts failed, will retry: {error}");
     }
 }
 

@@ -13,6 +13,8 @@ pub mod cart;
 pub mod config;
 /// Dropping unreadable pairs from the `Cookie` header.
 pub mod cookie_header;
+/// The form token's home while the session holds nothing: the pre-session cookie.
+pub mod csrf;
 /// The connection pool and the embedded migrations.
 pub mod database;
 /// The one error type of the web layer.
@@ -25,6 +27,8 @@ pub mod headers;
 pub mod housekeeping;
 /// One instance among several: its name on responses, its drain at shutdown.
 pub mod instance;
+/// Limits per client address: password attempts and new sessions.
+pub mod limits;
 /// Random tokens: CSRF tokens, cart ids, the development secret.
 pub mod random;
 /// Limits on the request head (URL and header sizes).

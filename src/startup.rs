@@ -14,13 +14,15 @@ use dev_postgres::{DevPostgres, DevPostgresOptions};
 
 use crate::{
     access_log::access_log,
-    auth::{device::DeviceCookies, password, throttle, users},
+    auth::{device::DeviceCookies, password, users},
     config::Settings,
     cookie_header::keep_readable_cookies,
+    csrf::{PreSessionCookie, pre_session_cookie},
     database::{self, PoolSettings},
     forms::BodyTimeout,
     headers, housekeeping,
     instance::{self, Draining},
+    limits::AddressLimits,
     random::random_hex,
     request_limits::limit_request_head,
     routes::{self, error_page::render_error_pages, login::DemoAccount},
@@ -122,16 +124,9 @@ impl Application {
             )))
         };
         password::warm_up().await;
-        // Two limiters, two buckets per address: signing up does not use up
-        // an address's sign-in attempts, nor the other way round.
-        let address_limiter = || {
-            throttle::address_limiter(settings.address_limit)
-                .context("the per-address limit needs a burst and a period above zero")
-        };
-        let address_limits = routes::AddressLimits {
-            login: address_limiter()?,
-            register: address_limiter()?,
-        };
+        // Built once: every worker thread counts an address in the same place.
+        let address_limits = AddressLimits::new(settings.address_limit, settings.new_session_limit)
+            .context("the per-address limits need a burst and a period above zero")?;
         // The per-address limiter reads it to find the client behind a proxy.
         let trusted_proxies = settings.trusted_proxies.clone();
         let instance_name = instance::header_value(settings.instance_name.as_deref());
@@ -150,6 +145,8 @@ impl Application {
         };
         let device_cookies =
             DeviceCookies::new(key.clone(), cookie.secure, settings.is_production());
+        let pre_session =
+            PreSessionCookie::new(key.clone(), cookie.secure, settings.is_production());
 
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -183,6 +180,7 @@ impl Application {
                 .app_data(web::Data::new(demo.clone()))
                 .app_data(web::Data::new(session_cookie.clone()))
                 .app_data(web::Data::new(device_cookies.clone()))
+                .app_data(web::Data::new(pre_session.clone()))
                 .app_data(trusted_proxies.clone())
                 // Static files and the health check: no session is ever loaded for them.
                 .service(routes::static_files(static_dir()))
@@ -191,6 +189,9 @@ impl Application {
                 .service(
                     web::scope("")
                         .wrap(headers::private_page())
+                        // Inside the session middleware: it sees the session
+                        // as the handler left it (csrf.rs).
+                        .wrap(from_fn(pre_session_cookie))
                         .wrap(session_middleware(store, key.clone(), &cookie))
                         .wrap(from_fn({
                             let rotation = rotation.clone();

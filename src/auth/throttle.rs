@@ -13,25 +13,16 @@
 //!   password, until enough failures have left the window. The counts live in
 //!   PostgreSQL (`login_failures`), so every app process enforces the same
 //!   limits, and other users are untouched.
-//! - **Per client address, in memory**, with `actix-governor` on `POST /login`,
-//!   `POST /register` and `POST /account/password`: one address cannot hammer
-//!   many usernames either.
+//! - **Per client address** on `POST /login`, `POST /register` and `POST
+//!   /account/password`, so that one address cannot hammer many usernames
+//!   either: see `limits.rs`.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
-use actix_governor::{
-    KeyExtractor, SimpleKeyExtractionError,
-    governor::{
-        NotUntil,
-        clock::{Clock, DefaultClock, QuantaInstant},
-    },
-};
-use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError, dev::ServiceRequest};
 use sqlx::PgPool;
 
 use super::{credentials::Username, device::DeviceId};
 pub use crate::config::AddressLimit;
-use crate::{error::AppError, trusted_proxies::TrustedProxies};
 
 /// Failed logins for one username, from any client, after which its untrusted
 /// clients are locked out.
@@ -122,61 +113,4 @@ pub async fn prune_failures(pool: &PgPool) -> Result<u64, sqlx::Error> {
             .await?
             .rows_affected(),
     )
-}
-
-/// Identifies a client by its IP address for `actix-governor`, and answers
-/// over-limit requests with our own 429 page.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress;
-
-impl KeyExtractor for ClientAddress {
-    type Key = IpAddr;
-    type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
-
-    fn extract(&self, req: &ServiceRequest) -> Result<Self::Key, Self::KeyExtractionError> {
-        // The TCP peer, or behind a trusted reverse proxy the client it names
-        // in `X-Forwarded-For` (the rule is in trusted_proxies.rs).
-        let peer = req.peer_addr().map(|addr| addr.ip()).ok_or_else(|| {
-            SimpleKeyExtractionError::new("Could not identify the client address.")
-                .set_status_code(actix_web::http::StatusCode::BAD_REQUEST)
-        })?;
-        Ok(match req.app_data::<TrustedProxies>() {
-            Some(trusted) => trusted.client_address(
-                peer,
-                req.headers()
-                    .get_all(actix_web::http::header::X_FORWARDED_FOR),
-            ),
-            None => peer,
-        })
-    }
-
-    fn exceed_rate_limit_response(
-        &self,
-        negative: &NotUntil<QuantaInstant>,
-        _response: HttpResponseBuilder,
-    ) -> HttpResponse {
-        let wait = negative.wait_time_from(DefaultClock::default().now());
-        // Rounded up: a client that waits exactly this long is let in.
-        let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        AppError::TooManyRequests {
-            retry_after: retry_after.max(1),
-        }
-        .error_response()
-    }
-}
-
-/// The per-address limiter's configuration, built once at start so that every
-/// worker thread shares one count per address.
-pub type AddressLimiter = actix_governor::GovernorConfig<
-    ClientAddress,
-    actix_governor::governor::middleware::NoOpMiddleware,
->;
-
-/// Builds the per-address limiter for `limit`; `None` for a zero burst or period.
-pub fn address_limiter(limit: AddressLimit) -> Option<AddressLimiter> {
-    actix_governor::GovernorConfigBuilder::default()
-        .key_extractor(ClientAddress)
-        .period(limit.refill_every)
-        .burst_size(limit.burst)
-        .finish()
 }

@@ -77,7 +77,8 @@ pub async fn show(session: AppSession, pool: web::Data<PgPool>) -> Result<HttpRe
     page(&session, &pool, StatusCode::OK, None).await
 }
 
-/// Adds a product (`quantity` defaults to 1).
+/// Adds a product (`quantity` defaults to 1). The session now holds the cart
+/// id, so a browser without a session gets one here.
 pub async fn add(
     CsrfForm(form): CsrfForm<CartForm>,
     session: AppSession,
@@ -100,7 +101,7 @@ pub async fn update(
     let change = async {
         let product_id = cart::parse_product_id(form.product_id.as_deref())?;
         let quantity = Quantity::to_set(form.quantity.as_deref()).map_err(CartError::Quantity)?;
-        cart::update(&pool, &session.cart_id_or_create(), product_id, quantity).await
+        cart::update(&pool, &existing_cart(&session), product_id, quantity).await
     };
     respond(change.await, &session, &pool).await
 }
@@ -113,7 +114,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, AppError> {
     let change = async {
         let product_id = cart::parse_product_id(form.product_id.as_deref())?;
-        cart::remove(&pool, &session.cart_id_or_create(), product_id).await
+        cart::remove(&pool, &existing_cart(&session), product_id).await
     };
     respond(change.await, &session, &pool).await
 }
@@ -124,8 +125,16 @@ pub async fn clear(
     session: AppSession,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, AppError> {
-    cart::clear(&pool, &session.cart_id_or_create()).await?;
+    cart::clear(&pool, &existing_cart(&session)).await?;
     Ok(see_other("/cart"))
+}
+
+/// The cart a change that only shrinks it works on: the browser's, which it
+/// has since its first form, or none (an empty id, which no line belongs to).
+/// Unlike adding, these never store a cart id in the session, so they never
+/// create a session either.
+fn existing_cart(session: &AppSession) -> String {
+    session.cart_id().unwrap_or_default()
 }
 
 /// `303` back to the cart after a change, `422` with the message after a refusal.

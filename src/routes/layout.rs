@@ -60,7 +60,7 @@ impl Layout {
         let user = session.user().map(|user| user.username);
         // A form needs the token; so does the navigation's logout form when signed in.
         let csrf_token = if form || user.is_some() {
-            session.csrf_token()
+            session.csrf_token_or_create()
         } else {
             session.existing_csrf_token().unwrap_or_default()
         };

@@ -14,7 +14,6 @@ pub mod time_text;
 use std::path::PathBuf;
 
 use actix_files::Files;
-use actix_governor::Governor;
 use actix_web::{
     FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, Route,
     dev::{AppService, HttpServiceFactory},
@@ -25,45 +24,32 @@ use actix_web::{
 };
 use askama::Template;
 
-use crate::{
-    auth::{guard::require_sign_in, throttle::AddressLimiter},
-    error::AppError,
-};
-
-/// The per-address limiters of the two routes that hash passwords for
-/// anyone: each route counts an address's attempts in a bucket of its own.
-#[derive(Clone)]
-pub struct AddressLimits {
-    /// `POST /login`.
-    pub login: AddressLimiter,
-    /// `POST /register`.
-    pub register: AddressLimiter,
-}
+use crate::{auth::guard::require_sign_in, error::AppError, limits::AddressLimits};
 
 /// The routes that use the session (everything but static files and `/healthz`).
 ///
-/// `address_limits` are shared by all workers, so they are built once and passed in.
+/// `address_limits` are shared by all workers, so they are built once and
+/// passed in: the two routes that hash passwords for anyone count an
+/// address's attempts, and the two that can start a session count its new
+/// sessions (`limits.rs`).
 pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimits) {
-    cfg.service(Endpoint::at("/").get(home::counter))
+    let starts_session = &address_limits.new_sessions;
+    cfg.service(Endpoint::at("/").get_route(starts_session.on(web::route().to(home::counter))))
         .service(Endpoint::at("/visits").get(home::visits))
         .service(Endpoint::at("/session").get(inspector::show))
         .service(
-            Endpoint::at("/register").get(register::form).post_route(
-                web::post()
-                    .to(register::submit)
-                    .wrap(Governor::new(&address_limits.register)),
-            ),
+            Endpoint::at("/register")
+                .get(register::form)
+                .post_route(address_limits.register.on(web::post().to(register::submit))),
         )
         .service(
-            Endpoint::at("/login").get(login::form).post_route(
-                web::post()
-                    .to(login::submit)
-                    .wrap(Governor::new(&address_limits.login)),
-            ),
+            Endpoint::at("/login")
+                .get(login::form)
+                .post_route(address_limits.login.on(web::post().to(login::submit))),
         )
         .service(Endpoint::at("/logout").post(login::logout))
         .service(Endpoint::at("/cart").get(cart::show))
-        .service(Endpoint::at("/cart/add").post(cart::add))
+        .service(Endpoint::at("/cart/add").post_route(starts_session.on(web::post().to(cart::add))))
         .service(Endpoint::at("/cart/update").post(cart::update))
         .service(Endpoint::at("/cart/remove").post(cart::remove))
         .service(Endpoint::at("/cart/clear").post(cart::clear))
@@ -77,9 +63,9 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimi
                     Endpoint::at("/password")
                         .get(account::password_form)
                         .post_route(
-                            web::post()
-                                .to(account::change_password)
-                                .wrap(Governor::new(&address_limits.login)),
+                            address_limits
+                                .login
+                                .on(web::post().to(account::change_password)),
                         ),
                 )
                 .service(Endpoint::at("/sessions/revoke").post(account::revoke)),
@@ -125,15 +111,18 @@ impl Endpoint {
     }
 
     /// GET (and HEAD) go to `handler`.
-    pub fn get<F, Args>(mut self, handler: F) -> Self
+    pub fn get<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.resource = self
-            .resource
-            .route(web::route().guard(get_or_head()).to(handler));
+        self.get_route(web::route().to(handler))
+    }
+
+    /// GET (and HEAD) go to `route`, a route with middleware of its own.
+    pub fn get_route(mut self, route: Route) -> Self {
+        self.resource = self.resource.route(route.guard(get_or_head()));
         self.allowing([Method::GET, Method::HEAD])
     }
 

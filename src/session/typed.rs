@@ -4,14 +4,21 @@
 //! handler invites typos and type confusion. This wrapper gives each piece of
 //! session data a method, and is the only code that knows the key names.
 
-use std::future::{Ready, ready};
+use std::{
+    cell::RefCell,
+    future::{Ready, ready},
+    rc::Rc,
+};
 
-use actix_session::{Session, SessionExt};
+use actix_session::{Session, SessionExt, SessionStatus};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Serialize, de::DeserializeOwned};
 use subtle::ConstantTimeEq;
 
-use crate::random::random_hex;
+use crate::{
+    csrf::{self, FormToken, PreSession},
+    random::random_hex,
+};
 
 const VISITS: &str = "visits";
 const USER_ID: &str = "user_id";
@@ -22,6 +29,19 @@ const CSRF_TOKEN: &str = "csrf_token";
 const CART_ID: &str = "cart_id";
 const FLASH: &str = "flash";
 
+/// Every name above: what this app stores. A session holding none of them
+/// holds nothing worth a row (see [`AppSession::holds_anything`]).
+const STORED: [&str; 8] = [
+    VISITS,
+    USER_ID,
+    USERNAME,
+    USER_AGENT,
+    CREDENTIALS_VERSION,
+    CSRF_TOKEN,
+    CART_ID,
+    FLASH,
+];
+
 /// The signed-in user, as remembered by the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedInUser {
@@ -31,32 +51,89 @@ pub struct SignedInUser {
     pub username: String,
 }
 
-/// A typed view over the current request's session.
+/// A typed view over the current request's session, and over the form token
+/// the browser holds while its session holds nothing (`csrf.rs`).
 #[derive(Clone)]
-pub struct AppSession(Session);
+pub struct AppSession {
+    session: Session,
+    pre_session: Rc<RefCell<PreSession>>,
+}
 
 impl FromRequest for AppSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(AppSession(req.get_session())))
+        // The pre-session cookie's settings are registered once in
+        // `startup.rs`; without them no form can work, so their absence is a
+        // bug, not bad input.
+        ready(match csrf::pre_session(req) {
+            Some(pre_session) => Ok(Self::of(req, pre_session)),
+            None => Err(actix_web::error::ErrorInternalServerError(
+                "PreSessionCookie is not registered as app data",
+            )),
+        })
     }
 }
 
 impl AppSession {
+    /// The session of `req`, with its pre-session state.
+    pub(crate) fn of(req: &HttpRequest, pre_session: Rc<RefCell<PreSession>>) -> Self {
+        Self {
+            session: req.get_session(),
+            pre_session,
+        }
+    }
+
     /// Reads a value; a value that does not decode is treated as absent, never as an error.
     fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.0.get(key).ok().flatten()
+        self.session.get(key).ok().flatten()
     }
 
     /// Stores a value. `insert` marks the session changed, so the middleware saves it.
     /// (actix-session's `update` does not, which is why it is never used here.)
+    ///
+    /// The first value a session stores brings along the form token of the
+    /// pre-session cookie, if the browser has one: from now on the session
+    /// holds it (and the pre-session cookie is removed), so the forms already
+    /// on the browser's pages keep working.
     fn set<T: Serialize>(&self, key: &str, value: T) {
+        if !self.session.contains_key(CSRF_TOKEN) {
+            let form = self.pre_session.borrow().current().cloned();
+            if let Some(form) = form {
+                self.adopt(&form);
+            }
+        }
+        self.insert(key, value);
+    }
+
+    /// `insert`, logging the impossible failure.
+    fn insert<T: Serialize>(&self, key: &str, value: T) {
         // Serializing a number or string into JSON cannot fail.
-        if let Err(error) = self.0.insert(key, value) {
+        if let Err(error) = self.session.insert(key, value) {
             log::error!("could not store session value {key}: {error}");
         }
+    }
+
+    /// Makes `form` this session's CSRF token, and its cart id the session's
+    /// unless the session has a cart already.
+    fn adopt(&self, form: &FormToken) {
+        self.insert(CSRF_TOKEN, &form.token);
+        if self.cart_id_in_session().is_none() {
+            self.insert(CART_ID, &form.cart_id);
+        }
+    }
+
+    /// Whether the session holds anything worth storing: any value this app
+    /// stores. A session that does not is not saved at all (no row, no
+    /// cookie), and its forms' token lives in the pre-session cookie.
+    pub fn holds_anything(&self) -> bool {
+        STORED.iter().any(|name| self.session.contains_key(name))
+    }
+
+    /// Whether this request ended the session (logout).
+    pub fn is_ended(&self) -> bool {
+        self.session.status() == SessionStatus::Purged
     }
 
     /// How many times this session has seen the counter page.
@@ -92,7 +169,7 @@ impl AppSession {
     /// store this sign-in if the password has changed meanwhile
     /// (migrations/0005).
     pub fn sign_in(&self, user: &SignedInUser, credentials_version: i64, user_agent: &str) {
-        self.0.renew();
+        self.session.renew();
         self.set(USER_ID, user.id);
         self.set(USERNAME, &user.username);
         self.set(CREDENTIALS_VERSION, credentials_version);
@@ -108,7 +185,7 @@ impl AppSession {
     /// After a password change: a new key, the new credentials version, and
     /// the rest of the data kept.
     pub fn renew_credentials(&self, credentials_version: i64) {
-        self.0.renew();
+        self.session.renew();
         self.set(CREDENTIALS_VERSION, credentials_version);
         self.replace_csrf_token();
     }
@@ -126,36 +203,53 @@ impl AppSession {
 
     /// Ends the session: the middleware deletes its row and removes the cookie.
     pub fn sign_out(&self) {
-        self.0.purge();
+        self.session.purge();
     }
 
-    /// This session's CSRF token, created (with the cart id) on first use.
+    /// The CSRF token for this page's forms, created (with the cart id) on first use.
     ///
     /// Forms embed it in a hidden field and every POST must send it back. A page
-    /// on another site can make the browser send our cookie, but cannot read our
-    /// pages, so it cannot know the token.
-    pub fn csrf_token(&self) -> String {
-        if let Some(token) = self.get::<String>(CSRF_TOKEN) {
+    /// on another site can make the browser send our cookies, but cannot read
+    /// our pages, so it cannot know the token.
+    ///
+    /// A session that holds something keeps the token itself. For one that
+    /// holds nothing, the token lives in the pre-session cookie instead
+    /// (`csrf.rs`), so that showing a form stores no row.
+    ///
+    /// The cart id is created here too, together with the first form the
+    /// browser sees: every POST needs this token, so every POST then finds a
+    /// cart id already in place, and twenty simultaneous "add to cart"
+    /// requests never race to create twenty different carts.
+    pub fn csrf_token_or_create(&self) -> String {
+        if let Some(token) = self.existing_csrf_token() {
             return token;
         }
-        let token = random_hex::<32>().unwrap_or_default();
-        self.set(CSRF_TOKEN, &token);
-        // The cart id is created here too, together with the first form the
-        // session sees: every POST needs this token, so every POST then finds a
-        // cart id already in place, and twenty simultaneous "add to cart"
-        // requests never race to create twenty different carts.
-        self.cart_id_or_create();
-        token
+        let Some(form) = self.pre_session.borrow_mut().current_or_make() else {
+            return String::new(); // No randomness: every POST will be refused.
+        };
+        if self.holds_anything() {
+            self.adopt(&form);
+        }
+        form.token
     }
 
-    /// The CSRF token if the session has one, without creating it.
+    /// The session's CSRF token if it has one, without creating it.
     pub fn existing_csrf_token(&self) -> Option<String> {
         self.get(CSRF_TOKEN)
+            .filter(|token: &String| !token.is_empty())
     }
 
-    /// True when `submitted` is this session's CSRF token (compared in constant time).
+    /// True when `submitted` is the token this browser was given (compared in
+    /// constant time): the session's, or, while the session has none, the one
+    /// in the pre-session cookie the browser sent with this very request.
     pub fn csrf_token_matches(&self, submitted: &str) -> bool {
-        match self.get::<String>(CSRF_TOKEN) {
+        let expected = self.existing_csrf_token().or_else(|| {
+            self.pre_session
+                .borrow()
+                .sent()
+                .map(|form| form.token.clone())
+        });
+        match expected {
             Some(token) if !token.is_empty() => {
                 bool::from(token.as_bytes().ct_eq(submitted.as_bytes()))
             }
@@ -163,20 +257,35 @@ impl AppSession {
         }
     }
 
-    /// The id of this session's cart lines, if the session has one.
-    pub fn cart_id(&self) -> Option<String> {
+    /// The cart id the session itself holds.
+    fn cart_id_in_session(&self) -> Option<String> {
         self.get(CART_ID).filter(|id: &String| !id.is_empty())
     }
 
-    /// The id of this session's cart, created if the session has none yet.
+    /// The id of this browser's cart, if it has one: the session's, or the one
+    /// made with the pre-session token.
+    pub fn cart_id(&self) -> Option<String> {
+        self.cart_id_in_session().or_else(|| {
+            self.pre_session
+                .borrow()
+                .current()
+                .map(|form| form.cart_id.clone())
+        })
+    }
+
+    /// The id of this session's cart, stored in the session (which is then
+    /// saved): the browser's cart id, or a new one if it has none yet.
     ///
-    /// Creating it here is a last resort: normally `csrf_token` created it
-    /// already, before any POST could arrive.
+    /// Call it when something goes into the cart. Normally the id exists
+    /// already, made with the form token before any POST could arrive.
     pub fn cart_id_or_create(&self) -> String {
-        if let Some(id) = self.cart_id() {
+        if let Some(id) = self.cart_id_in_session() {
             return id;
         }
-        let id = random_hex::<16>().unwrap_or_default();
+        let id = self
+            .cart_id()
+            .or_else(|| random_hex::<16>().ok())
+            .unwrap_or_default();
         self.set(CART_ID, &id);
         id
     }
@@ -189,14 +298,14 @@ impl AppSession {
     /// Takes the pending message, if any: it is shown once.
     pub fn take_flash(&self) -> Option<String> {
         let message = self.get(FLASH)?;
-        self.0.remove(FLASH);
+        self.session.remove(FLASH);
         Some(message)
     }
 
     /// Everything the session holds, as the store keeps it (for the inspector).
     pub fn entries(&self) -> Vec<(String, String)> {
         let mut entries: Vec<_> = self
-            .0
+            .session
             .entries()
             .iter()
             .map(|(name, value)| (name.clone(), value.clone()))

@@ -314,9 +314,11 @@ async fn twenty_simultaneous_adds_lose_nothing() {
 async fn twenty_simultaneous_adds_over_two_instances_lose_nothing() {
     let first = spawn_app().await;
     let second = spawn_app_from(first.settings.clone()).await;
+    // A browser that has only seen the cart page: no session yet, its token
+    // (and cart id) in the pre-session cookie, which both processes read.
     let token = first.csrf_from("/cart").await;
-    let cookie = first.session_cookie().expect("a cookie");
-    let browser = second.browser_with_cookie(&cookie);
+    assert!(first.session_cookie().is_none(), "no session yet");
+    let browser = first.browser.at(&second.address);
     let form = [
         ("csrf_token", token.as_str()),
         ("product_id", "6"),

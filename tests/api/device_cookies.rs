@@ -177,7 +177,8 @@ async fn device_cookies_are_http_only_lax_and_as_secure_as_the_session_cookie() 
     );
 
     // In production: Secure, and the __Host- prefix. (A client keeps Secure
-    // cookies for HTTPS only, so this one carries its session cookie by hand.)
+    // cookies for HTTPS only, so this one carries its form token's cookie by
+    // hand: the registration page stores no session, see csrf.rs.)
     let production = spawn_app_with(|s| {
         s.environment = session_demo::config::Environment::Production;
         s.cookie_secure = true;
@@ -192,12 +193,16 @@ async fn device_cookies_are_http_only_lax_and_as_secure_as_the_session_cookie() 
         .send()
         .await
         .expect("sent");
-    let session = set_cookie(&page, "__Host-session").expect("a session cookie");
-    let session = session.split(';').next().expect("name=value").to_owned();
+    let pre_session = set_cookie(&page, "__Host-csrf").expect("a pre-session cookie");
+    let pre_session = pre_session
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
     let token = csrf_token(&page.text().await.expect("body"));
     let response = plain
         .post(format!("{}/register", production.address))
-        .header("cookie", session)
+        .header("cookie", pre_session)
         .form(&[
             ("csrf_token", token.as_str()),
             ("username", "rita"),

@@ -23,6 +23,7 @@ mod load;
 mod logs;
 mod methods;
 mod migrations;
+mod new_sessions;
 mod outage;
 mod outage_under_load;
 mod password_change;

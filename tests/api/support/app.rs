@@ -53,14 +53,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_from(settings).await
 }
 
-/// Starts the app with the per-address limit on login and registration
-/// lifted: every request of a test comes from 127.0.0.1.
+/// Starts the app with the per-address limits (on login and registration,
+/// and on new sessions) lifted: every request of a test comes from 127.0.0.1.
 pub async fn spawn_app_without_address_limit() -> TestApp {
     spawn_app_with(|s| {
-        s.address_limit = AddressLimit {
+        let unlimited = AddressLimit {
             burst: 100_000,
             refill_every: std::time::Duration::from_millis(1),
         };
+        s.address_limit = unlimited;
+        s.new_session_limit = unlimited;
     })
     .await
 }
