@@ -122,3 +122,32 @@ async fn one_address_is_rate_limited_on_login_and_register() {
     // Pages other than the two limited POSTs are unaffected.
     assert_eq!(app.get("/login").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_address_limit_holds_across_instances_sharing_the_database() {
+    let first = spawn_app_with(|s| {
+        s.address_limit = AddressLimit {
+            burst: 4,
+            refill_every: std::time::Duration::from_secs(60),
+        }
+    })
+    .await;
+    let second = spawn_app_from(first.settings.clone()).await;
+    // Attempts without a CSRF token: counted by the limit, then refused (403).
+    let mut statuses = Vec::new();
+    for app in [&first, &second, &first, &second, &first, &second] {
+        statuses.push(app.post("/login", &[("username", "x_user")]).await.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+        ],
+        "four attempts for the address, whichever instance counts them"
+    );
+}
