@@ -6,13 +6,15 @@
 //!
 //! 1. A name that breaks the username rules belongs to no account: it is
 //!    refused like any wrong login, without being sent to the database.
-//! 2. Is this browser a trusted device for the name (`device.rs`)?
-//! 3. Is this client locked out for the name (`throttle.rs`)? Then no password
+//! 2. The user is looked up (for an unknown name too: one query either way).
+//! 3. Is this browser a trusted device for the user (`device.rs`): a genuine,
+//!    unexpired device cookie sealed under the user's current versions?
+//! 4. Is this client locked out for the name (`throttle.rs`)? Then no password
 //!    is checked at all: [`LoginOutcome::LockedOut`].
-//! 4. The user is looked up and the password verified; for an unknown user
-//!    against a dummy hash, so that both cases take the same time and the
-//!    answer does not reveal which usernames exist (`password.rs`).
-//! 5. A wrong password is recorded as a failure for the name (and the
+//! 5. The password is verified; for an unknown user against a dummy hash, so
+//!    that both cases take the same time and the answer does not reveal which
+//!    usernames exist (`password.rs`).
+//! 6. A wrong password is recorded as a failure for the name (and the
 //!    device). The right one clears this client's failures and earns the
 //!    browser a fresh device cookie.
 
@@ -64,11 +66,11 @@ pub async fn attempt(
         password::verify(password, None).await?;
         return Ok(LoginOutcome::Refused);
     };
-    let device = devices.trusted(req, &username);
+    let user = users::find_by_username(pool, username.as_str()).await?;
+    let device = devices.trusted(req, &username, user.as_ref());
     if let Some(retry_after) = throttle::lockout(pool, &username, device.as_ref()).await? {
         return Ok(LoginOutcome::LockedOut { retry_after });
     }
-    let user = users::find_by_username(pool, username.as_str()).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     // Unknown user or wrong password: the same Argon2 work, the same answer.
     let valid = password::verify(password, stored_hash).await?;
@@ -77,7 +79,9 @@ pub async fn attempt(
         return Ok(LoginOutcome::Refused);
     };
     throttle::clear_failures(pool, &username, device.as_ref()).await?;
-    let device_cookie = devices.issue(&username).map_err(AppError::Internal)?;
+    let device_cookie = devices
+        .issue(&username, &user)
+        .map_err(AppError::Internal)?;
     Ok(LoginOutcome::Accepted {
         user,
         device_cookie,

@@ -17,6 +17,9 @@ pub struct User {
     /// signed in with, and PostgreSQL refuses to store a signed-in session
     /// whose version is no longer current (migrations/0005).
     pub credentials_version: i64,
+    /// Raised when the user forgets all trusted devices: device cookies sealed
+    /// under an older version are no longer trusted (`device.rs`).
+    pub devices_version: i64,
 }
 
 /// Why a user could not be created.
@@ -39,7 +42,7 @@ pub async fn create(
     // credentials version) without a second query.
     let result = sqlx::query_as(
         "INSERT INTO users (username, password_hash) VALUES ($1, $2)
-         RETURNING id, username, password_hash, credentials_version",
+         RETURNING id, username, password_hash, credentials_version, devices_version",
     )
     .bind(username.as_str())
     .bind(password_hash)
@@ -56,7 +59,7 @@ pub async fn create(
 pub async fn find_by_username(pool: &PgPool, username: &str) -> Result<Option<User>, sqlx::Error> {
     // `lower(username)` matches the unique index, so this is an index lookup.
     sqlx::query_as(
-        "SELECT id, username, password_hash, credentials_version
+        "SELECT id, username, password_hash, credentials_version, devices_version
          FROM users WHERE lower(username) = lower($1)",
     )
     .bind(username)
@@ -82,6 +85,18 @@ pub async fn set_password_hash(
     .bind(hash)
     .fetch_optional(pool)
     .await
+}
+
+/// Raises a user's devices version: every device cookie issued until now
+/// stops being trusted (`device.rs`). Returns whether the user exists.
+pub async fn forget_devices(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    // An increment in PostgreSQL: two forgets at once both count.
+    let updated =
+        sqlx::query("UPDATE users SET devices_version = devices_version + 1 WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// The demo account of development, shown on the login page.

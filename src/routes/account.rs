@@ -8,10 +8,11 @@ use sqlx::PgPool;
 
 use crate::{
     auth::{
-        credentials::NewPassword,
+        credentials::{NewPassword, Username},
         device::DeviceCookies,
         login::{self, LoginOutcome},
-        password, users,
+        password,
+        users::{self, User},
     },
     error::AppError,
     forms::CsrfForm,
@@ -191,13 +192,16 @@ pub async fn change_password(
             Some(message.to_owned()),
         )
     };
-    match login::attempt(&pool, &devices, &req, &user.username, form.current_password).await? {
-        LoginOutcome::Accepted { .. } => {}
-        LoginOutcome::Refused => return rejected("Your current password is not correct.").await,
-        LoginOutcome::LockedOut { retry_after } => {
-            return Err(AppError::TooManyRequests { retry_after });
-        }
-    }
+    let account =
+        match login::attempt(&pool, &devices, &req, &user.username, form.current_password).await? {
+            LoginOutcome::Accepted { user, .. } => user,
+            LoginOutcome::Refused => {
+                return rejected("Your current password is not correct.").await;
+            }
+            LoginOutcome::LockedOut { retry_after } => {
+                return Err(AppError::TooManyRequests { retry_after });
+            }
+        };
     let new_password = match NewPassword::parse(&form.new_password, &form.new_password_confirm) {
         Ok(password) => password,
         Err(error) => return rejected(&error.to_string()).await,
@@ -213,7 +217,49 @@ pub async fn change_password(
     user_sessions::revoke_all_others(&pool, user.id, current.digest()).await?;
     session.renew_credentials(version);
     session.set_flash("Password changed. You were signed out everywhere else.");
-    Ok(see_other("/account"))
+    // Device cookies sealed under the old password are untrusted now, this
+    // browser's included: it gets a fresh one.
+    let mut response = see_other("/account");
+    if let Ok(username) = Username::parse(&account.username) {
+        let changed = User {
+            credentials_version: version,
+            ..account
+        };
+        let device_cookie = devices
+            .issue(&username, &changed)
+            .map_err(AppError::Internal)?;
+        response
+            .add_cookie(&device_cookie)
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(response)
+}
+
+/// Forgets every trusted browser of the user, this one included: from now on
+/// each of them is an untrusted client at login until it signs in again
+/// (`auth/device.rs`). For an owner who fears a copy of a device cookie is
+/// out there. The user's sessions are left alone (the account page ends
+/// those).
+pub async fn forget_devices(
+    _form: CsrfForm<serde::de::IgnoredAny>,
+    user: web::ReqData<SignedInUser>,
+    session: AppSession,
+    pool: web::Data<PgPool>,
+    devices: web::Data<DeviceCookies>,
+) -> Result<HttpResponse, AppError> {
+    users::forget_devices(&pool, user.id).await?;
+    session.set_flash(
+        "Every browser you signed in with is untrusted now, this one included: each \
+         becomes trusted again by signing in.",
+    );
+    let mut response = see_other("/account");
+    // Untrusted already; the removal just tidies this browser's cookie away.
+    if let Ok(username) = Username::parse(&user.username) {
+        response
+            .add_cookie(&devices.removal(&username))
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(response)
 }
 
 async fn password_page(

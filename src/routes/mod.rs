@@ -68,7 +68,8 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimi
                                 .on(web::post().to(account::change_password)),
                         ),
                 )
-                .service(Endpoint::at("/sessions/revoke").post(account::revoke)),
+                .service(Endpoint::at("/sessions/revoke").post(account::revoke))
+                .service(Endpoint::at("/devices/forget").post(account::forget_devices)),
         );
 }
 

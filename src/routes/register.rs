@@ -82,6 +82,9 @@ pub async fn submit(
         Err(CreateUserError::Database(error)) => return Err(error.into()),
     };
 
+    let device_cookie = devices
+        .issue(&username, &created)
+        .map_err(AppError::Internal)?;
     let user = SignedInUser {
         id: created.id,
         username: created.username,
@@ -91,7 +94,6 @@ pub async fn submit(
         "Welcome, {}! Your account is ready and you are signed in.",
         user.username
     ));
-    let device_cookie = devices.issue(&username).map_err(AppError::Internal)?;
     let mut response = see_other("/account");
     response
         .add_cookie(&device_cookie)

@@ -12,6 +12,7 @@
 //! - `POST /account/password` (current_password, new_password, new_password_confirm):
 //!   the same, and `password_change.rs` for each refused change and its message
 //! - `POST /account/sessions/revoke` (session, all_others): the same
+//! - `POST /account/devices/forget` (csrf_token only): the same
 //! - `POST /cart/add`, `/cart/update`, `/cart/remove` (product_id, quantity):
 //!   the same, and `cart.rs` for each refused change and its message
 //! - `POST /cart/clear` (csrf_token only): the same
@@ -78,7 +79,7 @@ async fn a_binary_or_invalid_utf8_form_body_never_gets_a_5xx() {
         .expect("an answer");
         assert!(status < 500, "{path} with invalid UTF-8: {status}");
         // Routes that read more than the token refuse it.
-        if !["/cart/clear", "/logout"].contains(&path) {
+        if !["/cart/clear", "/account/devices/forget", "/logout"].contains(&path) {
             assert!(
                 (400..500).contains(&status),
                 "{path} with invalid UTF-8: {status}"
@@ -108,6 +109,7 @@ async fn every_handler_that_reads_input_refuses_bad_input() {
         ("/register", vec![("csrf_token", "wrong")]),
         ("/account/password", vec![("csrf_token", "")]),
         ("/account/sessions/revoke", vec![("all_others", "1")]),
+        ("/account/devices/forget", vec![("csrf_token", "x")]),
         ("/cart/add", vec![("csrf_token", "x"), ("product_id", "1")]),
         ("/cart/update", vec![("csrf_token", &long)]),
         ("/cart/remove", vec![]),

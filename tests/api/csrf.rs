@@ -8,11 +8,14 @@ use crate::support::{TestApp, spawn_app};
 const PASSWORD: &str = "correct horse battery";
 
 /// A snapshot of everything a POST could change.
-async fn snapshot(app: &TestApp) -> (i64, String, String) {
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+async fn snapshot(app: &TestApp) -> (String, String, String) {
+    let users: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(username || ':' || credentials_version || ':' \
+         || devices_version, ',' ORDER BY id), '') FROM users",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("users");
     let sessions: String =
         sqlx::query_scalar("SELECT coalesce(string_agg(state::text || password_hash, ',' ORDER BY s.id), '') FROM sessions s LEFT JOIN users u ON u.id = s.user_id")
             .fetch_one(&app.pool)
@@ -35,7 +38,7 @@ async fn every_post_route_refuses_a_missing_or_wrong_token() {
     other.login("henry", PASSWORD).await;
     let real_token = app.csrf_from("/account").await;
 
-    let routes: [(&str, Vec<(&str, &str)>); 10] = [
+    let routes: [(&str, Vec<(&str, &str)>); 11] = [
         (
             "/register",
             vec![
@@ -58,6 +61,7 @@ async fn every_post_route_refuses_a_missing_or_wrong_token() {
             ],
         ),
         ("/account/sessions/revoke", vec![("all_others", "1")]),
+        ("/account/devices/forget", vec![]),
         ("/cart/add", vec![("product_id", "1"), ("quantity", "1")]),
         ("/cart/update", vec![("product_id", "1"), ("quantity", "5")]),
         ("/cart/remove", vec![("product_id", "1")]),

@@ -216,3 +216,148 @@ async fn device_cookies_are_http_only_lax_and_as_secure_as_the_session_cookie() 
     let cookie = set_cookie(&response, "__Host-device-rita").expect("a device cookie");
     assert!(cookie.to_lowercase().contains("; secure"), "{cookie}");
 }
+
+/// A browser with `cookie` (`name=value`) in its jar.
+fn browser_with(app: &TestApp, cookie: &str) -> crate::support::Browser {
+    let browser = app.new_browser();
+    let url = app.address.parse().expect("a URL");
+    browser
+        .cookies
+        .add_cookie_str(&format!("{cookie}; Path=/"), &url);
+    browser
+}
+
+/// The `name=value` part of a `Set-Cookie` header.
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().expect("name=value").to_owned()
+}
+
+/// Ten wrong passwords for `username` from a stranger: its untrusted clients
+/// are locked out now.
+async fn lock_out_strangers(app: &TestApp, username: &str) {
+    let stranger = app.new_browser();
+    for _ in 0..10 {
+        stranger.login(username, "a wrong guess").await;
+    }
+    assert_locked_out(&stranger.login(username, PASSWORD).await);
+}
+
+#[tokio::test]
+async fn a_device_cookie_from_before_a_password_change_is_untrusted() {
+    let app = spawn_app().await;
+    let response = app.register("sofia", PASSWORD).await;
+    let stolen = pair(&set_cookie(&response, "device-sofia").expect("a device cookie"));
+
+    // The owner changes the password; this browser gets a fresh device cookie.
+    let token = app.csrf_from("/account/password").await;
+    let new_password = "a brand new passphrase";
+    let response = app
+        .post(
+            "/account/password",
+            &[
+                ("csrf_token", &token),
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_confirm", new_password),
+            ],
+        )
+        .await;
+    assert_redirect_to(&response, "/account");
+    assert!(
+        set_cookie(&response, "device-sofia").is_some(),
+        "a fresh one"
+    );
+    app.logout().await;
+
+    lock_out_strangers(&app, "sofia").await;
+    // A copy of the old cookie, in another browser: untrusted, locked out.
+    let thief = browser_with(&app, &stolen);
+    assert_locked_out(&thief.login("sofia", new_password).await);
+    // The owner's browser, with the cookie from the password change: trusted.
+    assert_redirect_to(&app.login("sofia", new_password).await, "/account");
+}
+
+#[tokio::test]
+async fn an_expired_device_cookie_is_untrusted_whatever_the_browser_keeps() {
+    use std::time::{Duration, SystemTime};
+
+    use session_demo::auth::{
+        credentials::Username,
+        device::{DeviceCookies, LIFETIME},
+        users,
+    };
+
+    let app = spawn_app().await;
+    owner_registers(&app, "tomas").await;
+    let user = users::find_by_username(&app.pool, "tomas")
+        .await
+        .expect("a query")
+        .expect("the user");
+    // Device cookies as the app seals them (its key comes from the secret).
+    let key = actix_web::cookie::Key::derive_from(crate::support::TEST_SECRET.as_bytes());
+    let devices = DeviceCookies::new(key, false, false);
+    let username = Username::parse("tomas").expect("valid");
+    let day = Duration::from_secs(24 * 3600);
+    let issued = |age: Duration| {
+        let cookie = devices
+            .issue_at(&username, &user, SystemTime::now() - age)
+            .expect("a cookie");
+        format!("{}={}", cookie.name(), cookie.value())
+    };
+    let (old, recent) = (issued(LIFETIME + day), issued(LIFETIME - day));
+
+    lock_out_strangers(&app, "tomas").await;
+    assert_locked_out(&browser_with(&app, &old).login("tomas", PASSWORD).await);
+    assert_redirect_to(
+        &browser_with(&app, &recent).login("tomas", PASSWORD).await,
+        "/account",
+    );
+}
+
+#[tokio::test]
+async fn forgetting_all_trusted_devices_untrusts_every_browser_of_the_user() {
+    // More logins than one address may make under the default per-address limit.
+    let app = spawn_app_with(|s| {
+        s.address_limit = AddressLimit {
+            burst: 100,
+            ..AddressLimit::default()
+        }
+    })
+    .await;
+    let response = app.register("ursula", PASSWORD).await;
+    let copy = pair(&set_cookie(&response, "device-ursula").expect("a device cookie"));
+    owner_registers(&app, "victor").await;
+    let victor_device = app.new_browser();
+    assert_redirect_to(&victor_device.login("victor", PASSWORD).await, "/account");
+    assert_redirect_to(&app.login("ursula", PASSWORD).await, "/account");
+
+    let page = app.get_html("/account").await;
+    assert!(
+        page.contains("action=\"/account/devices/forget\""),
+        "{page}"
+    );
+    // Without its token the form changes nothing.
+    let response = app.post("/account/devices/forget", &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let token = csrf_token(&page);
+    let response = app
+        .post("/account/devices/forget", &[("csrf_token", &token)])
+        .await;
+    assert_redirect_to(&response, "/account");
+    let removal = set_cookie(&response, "device-ursula").expect("a removal");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert_eq!(
+        app.get("/account").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    app.logout().await;
+
+    lock_out_strangers(&app, "ursula").await;
+    lock_out_strangers(&app, "victor").await;
+    // Every browser of ursula's is a stranger now...
+    assert_locked_out(&browser_with(&app, &copy).login("ursula", PASSWORD).await);
+    assert_locked_out(&app.login("ursula", PASSWORD).await);
+    // ...and other users' trusted browsers are not.
+    assert_redirect_to(&victor_device.login("victor", PASSWORD).await, "/account");
+}

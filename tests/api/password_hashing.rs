@@ -178,14 +178,18 @@ async fn a_hashing_flood_leaves_memory_bounded_and_other_pages_answering() {
                         ],
                     };
                     // No answer at all (a reset, a timeout) is recorded as status 0.
-                    let Ok(response) = browser
+                    let response = match browser
                         .post(format!("{base}{route}"))
                         .form(&form)
                         .send()
                         .await
-                    else {
-                        statuses.push(0);
-                        continue;
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            eprintln!("POST {route} from client {client}: no answer: {e:?}");
+                            statuses.push(0);
+                            continue;
+                        }
                     };
                     // A 503 must say when to retry; one that does not counts as a 500.
                     let retry_after: Option<u64> = response

@@ -42,6 +42,7 @@ const ROUTES: &[&str] = &[
     "/account",
     "/account/password",
     "/account/sessions/revoke",
+    "/account/devices/forget",
     "/session",
     "/static/style.css",
     "/nope",
@@ -407,9 +408,11 @@ fn plain_client() -> reqwest::Client {
 }
 
 impl Harness {
-    /// A fresh anonymous session: its cookie value and CSRF token.
+    /// A fresh anonymous session: its cookie value and CSRF token. (The
+    /// counter creates it: a form alone stores no session, see csrf.rs.)
     async fn anonymous_session(&self) -> (String, String) {
         let browser = self.app.new_browser();
+        assert_eq!(browser.get("/").await.status(), StatusCode::OK);
         let page = browser.get("/cart").await;
         assert_eq!(page.status(), StatusCode::OK);
         let token = csrf_token(&page.text().await.expect("a body"));

@@ -18,6 +18,7 @@ pub const POST_ROUTES: &[&str] = &[
     "/logout",
     "/account/password",
     "/account/sessions/revoke",
+    "/account/devices/forget",
     "/cart/add",
     "/cart/update",
     "/cart/remove",
