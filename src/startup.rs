@@ -142,6 +142,7 @@ impl Application {
         let session_cookie = SessionCookie {
             name: cookie.name.clone(),
             key: key.clone(),
+            secure: cookie.secure,
         };
         let device_cookies =
             DeviceCookies::new(key.clone(), cookie.secure, settings.is_production());

@@ -15,11 +15,27 @@
 //!
 //! A client behind nginx that sends `X-Forwarded-For: 10.0.0.1` arrives as
 //! `10.0.0.1, <its real address>`, and the rule picks its real address.
+//!
+//! The rule is only as good as the list. An entry that also covers clients
+//! (the nginx host itself, or a network that clients share with the proxy)
+//! lets those clients write any `X-Forwarded-For` they like and be believed:
+//! a fresh per-address allowance with every request. So list the proxies'
+//! own addresses, as narrowly as the network allows. A list with a network
+//! wider than [`WIDEST_IPV4_PREFIX`] or [`WIDEST_IPV6_PREFIX`] (`0.0.0.0/0`
+//! and `::/0` above all, which trust everyone) is refused at start: no group
+//! of reverse proxies needs it, and it turns every limit per address off.
 
 use std::{fmt, net::IpAddr, str::FromStr};
 
 use actix_web::http::header::HeaderValue;
 use ipnet::IpNet;
+
+/// The widest IPv4 network accepted in the list: a /8, such as `10.0.0.0/8`.
+pub const WIDEST_IPV4_PREFIX: u8 = 8;
+
+/// The widest IPv6 network accepted in the list: a /32, a whole provider's
+/// allocation; a site's network is a /48, a subnet a /64.
+pub const WIDEST_IPV6_PREFIX: u8 = 32;
 
 /// The addresses and networks of reverse proxies whose `X-Forwarded-For` is believed.
 ///
@@ -85,16 +101,32 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 impl FromStr for TrustedProxies {
     type Err = String;
 
-    /// Parses `127.0.0.1, 10.0.0.0/8 ::1`: addresses (one host each) and CIDR networks.
+    /// Parses `127.0.0.1, 10.0.0.0/8 ::1`: addresses (one host each) and CIDR
+    /// networks no wider than [`WIDEST_IPV4_PREFIX`] and [`WIDEST_IPV6_PREFIX`].
     fn from_str(text: &str) -> Result<Self, String> {
         text.split([',', ' ', '\t'])
             .filter(|entry| !entry.is_empty())
             .map(|entry| {
-                entry
+                let network = entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
                     .map(|network| network.trunc())
-                    .map_err(|_| format!("`{entry}` is neither an IP address nor a CIDR network"))
+                    .map_err(|_| {
+                        format!("`{entry}` is neither an IP address nor a CIDR network")
+                    })?;
+                let widest = match network {
+                    IpNet::V4(_) => WIDEST_IPV4_PREFIX,
+                    IpNet::V6(_) => WIDEST_IPV6_PREFIX,
+                };
+                if network.prefix_len() < widest {
+                    return Err(format!(
+                        "`{entry}` is too wide: every client in it could name any address in \
+                         X-Forwarded-For; list the proxies' own addresses (networks up to /{} \
+                         for IPv4, /{} for IPv6)",
+                        WIDEST_IPV4_PREFIX, WIDEST_IPV6_PREFIX
+                    ));
+                }
+                Ok(network)
             })
             .collect::<Result<_, _>>()
             .map(Self)
@@ -181,5 +213,27 @@ mod tests {
         assert!("".parse::<TrustedProxies>().expect("valid").is_empty());
         let error = "127.0.0.1, nginx".parse::<TrustedProxies>().unwrap_err();
         assert!(error.contains("`nginx`"), "{error}");
+    }
+
+    #[test]
+    fn a_network_that_would_trust_everyone_is_refused() {
+        for wide in [
+            "0.0.0.0/0",
+            "::/0",
+            "127.0.0.1, 64.0.0.0/2",
+            "10.0.0.0/7",
+            "2001:db8::/31",
+        ] {
+            let error = wide.parse::<TrustedProxies>().unwrap_err();
+            assert!(error.contains("too wide"), "{wide}: {error}");
+        }
+        for narrow in [
+            "10.0.0.0/8",
+            "127.0.0.0/8",
+            "2001:db8::/32",
+            "fd12:3456:789a::/48",
+        ] {
+            assert!(narrow.parse::<TrustedProxies>().is_ok(), "{narrow}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    cookie::Cookie,
+    cookie::{Cookie, SameSite},
     http::StatusCode,
     web::{self, Query},
 };
@@ -155,8 +155,15 @@ pub async fn logout(
     session.sign_out();
     let mut response = see_other("/");
     // actix-session sends a removal cookie only when the session's row still
-    // existed; send one ourselves so the cookie goes in every case.
-    let removal = Cookie::build(cookie.name.clone(), "").path("/").finish();
+    // existed; send one ourselves so the cookie goes in every case. With the
+    // session cookie's own attributes: a browser ignores a removal of a
+    // `__Host-` cookie that lacks `Secure` or `Path=/`.
+    let removal = Cookie::build(cookie.name.clone(), "")
+        .path("/")
+        .secure(cookie.secure)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
     response
         .add_removal_cookie(&removal)
         .map_err(|e| AppError::Internal(e.into()))?;

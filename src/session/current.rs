@@ -19,13 +19,17 @@ use actix_session_postgres::key;
 
 use crate::error::AppError;
 
-/// The cookie's name and the key that encrypts it, kept as app data.
+/// The cookie's name, the key that encrypts it and whether it is `Secure`,
+/// kept as app data.
 #[derive(Clone)]
 pub struct SessionCookie {
     /// The cookie's name.
     pub name: String,
     /// The cookie encryption key (derived from `SESSION_SECRET`).
     pub key: Key,
+    /// Whether it carries `Secure` (`COOKIE_SECURE`): a cookie that removes it
+    /// must too, or browsers ignore the removal of a `__Host-` cookie.
+    pub secure: bool,
 }
 
 impl SessionCookie {

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::support::{assert_redirect_to, connect, csrf_token, location, spawn_app};
+use crate::support::{
+    assert_redirect_to, connect, csrf_token, location, spawn_app, spawn_app_with,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -356,4 +358,95 @@ async fn the_demo_account_exists_in_development_only() {
     assert!(page.contains("Demo account: user demo, password demo-password"));
     assert_redirect_to(&app.login("demo", "demo-password").await, "/account");
     assert!(location(&app.logout().await) == "/");
+}
+
+#[tokio::test]
+async fn in_production_the_logout_removal_cookie_is_secure_for_path_slash_even_without_a_row() {
+    let app = spawn_app_with(|s| {
+        s.environment = session_demo::config::Environment::Production;
+        s.cookie_secure = true;
+    })
+    .await;
+    // A client keeps `Secure` cookies for HTTPS only, so this one carries its
+    // cookies by hand.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let cookie_pair = |response: &reqwest::Response, name: &str| -> Option<String> {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    };
+    let page = plain
+        .get(format!("{}/register", app.address))
+        .send()
+        .await
+        .expect("sent");
+    let pre_session = cookie_pair(&page, "__Host-csrf").expect("a form token cookie");
+    let token = csrf_token(&page.text().await.expect("a body"));
+    let registered = plain
+        .post(format!("{}/register", app.address))
+        .header("cookie", pre_session.split(';').next().expect("name=value"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "production_user"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_redirect_to(&registered, "/account");
+    let session = cookie_pair(&registered, "__Host-session").expect("a session cookie");
+    let session = session.split(';').next().expect("name=value").to_owned();
+
+    for row_exists in [true, false] {
+        if !row_exists {
+            sqlx::query("DELETE FROM sessions")
+                .execute(&app.pool)
+                .await
+                .expect("the row is gone");
+        }
+        let account = plain
+            .get(format!("{}/account", app.address))
+            .header("cookie", &session)
+            .send()
+            .await
+            .expect("sent");
+        let token = if row_exists {
+            csrf_token(&account.text().await.expect("a body"))
+        } else {
+            String::new()
+        };
+        let response = plain
+            .post(format!("{}/logout", app.address))
+            .header("cookie", &session)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .expect("sent");
+        assert_redirect_to(&response, "/");
+        let removals: Vec<&str> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter(|value| value.starts_with("__Host-session="))
+            .collect();
+        assert!(!removals.is_empty(), "row exists: {row_exists}");
+        for removal in removals {
+            for attribute in ["; Secure", "; Path=/", "Max-Age=0"] {
+                assert!(
+                    removal.contains(attribute),
+                    "row exists: {row_exists}: {removal}"
+                );
+            }
+            assert!(!removal.to_lowercase().contains("domain="), "{removal}");
+        }
+    }
 }

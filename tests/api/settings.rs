@@ -46,6 +46,8 @@ fn bad_settings_refuse_to_start_with_one_line_naming_the_variable() {
         (&[("BIND_ADDR", "localhost")], "BIND_ADDR"),
         (&[("APP_ENV", "staging")], "APP_ENV"),
         (&[("COOKIE_SECURE", "maybe")], "COOKIE_SECURE"),
+        (&[("TRUSTED_PROXIES", "0.0.0.0/0")], "TRUSTED_PROXIES"),
+        (&[("TRUSTED_PROXIES", "127.0.0.1, ::/0")], "TRUSTED_PROXIES"),
         (&[("APP_ENV", "production")], "SESSION_SECRET"),
         (
             &[
