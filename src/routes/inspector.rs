@@ -15,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::{
     cart,
+    csrf::PreSessionCookie,
     error::AppError,
     routes::{layout::Layout, render, time_text},
     session::{
@@ -85,6 +86,8 @@ pub struct InspectorPage {
     pub lit: [bool; 7],
     /// The cookie's name.
     pub cookie_name: String,
+    /// The pre-session cookie's name (where a form token waits, `csrf.rs`).
+    pub pre_session_cookie_name: String,
     /// The first 12 hex digits of the key's SHA-256 digest (never the key).
     pub digest_prefix: Option<String>,
     /// The row, when one was found.
@@ -97,8 +100,10 @@ pub struct InspectorPage {
 pub struct RowView {
     /// The row's opaque id (what the account page uses to end a session).
     pub id: i64,
-    /// The stored state as pretty JSON.
+    /// The stored state as pretty JSON, its beginning only if it is huge.
     pub state: String,
+    /// How much of a huge state is left out, in words; `None` when it is all shown.
+    pub state_cut: Option<String>,
     /// Creation time and age.
     pub created: String,
     /// Last seen time and how long ago.
@@ -109,11 +114,25 @@ pub struct RowView {
     pub absolute_expires: String,
 }
 
+/// What a huge state's display leaves out, in words: `None` when `shown`
+/// bytes are all of its `total`.
+fn state_cut(total: u64, shown: usize) -> Option<String> {
+    let shown = u64::try_from(shown).unwrap_or(u64::MAX);
+    (total > shown).then(|| {
+        format!(
+            "This state is {} KiB; only its first {} KiB are shown.",
+            total.div_ceil(1024),
+            shown.div_ceil(1024)
+        )
+    })
+}
+
 /// Shows the inspector, changing nothing in the session.
 pub async fn show(
     session: AppSession,
     pool: web::Data<PgPool>,
     cookie: web::Data<SessionCookie>,
+    pre_session: web::Data<PreSessionCookie>,
     current: CurrentSessionDigest,
 ) -> Result<HttpResponse, AppError> {
     let digest = current.digest();
@@ -150,9 +169,11 @@ pub async fn show(
         step: outcome.step(),
         lit: outcome.lit(),
         cookie_name: cookie.name.clone(),
+        pre_session_cookie_name: pre_session.name().to_owned(),
         digest_prefix: digest.map(|d| hex::encode(&d[..6])),
         row: row.map(|r| RowView {
             id: r.id,
+            state_cut: state_cut(u64::try_from(r.state_bytes).unwrap_or(0), r.state.len()),
             state: r.state,
             created: format!("{} ({})", r.created_at, time_text::ago(r.age_seconds)),
             last_seen: format!("{} ({})", r.last_seen_at, time_text::ago(r.idle_seconds)),

@@ -225,6 +225,7 @@ async fn the_inspector_explains_its_words_and_every_state_key() {
         "user_id",
         "username",
         "user_agent",
+        "credentials_version",
     ] {
         assert!(
             legend.contains(&format!("<code>{key}</code>")),
@@ -273,4 +274,40 @@ async fn signing_in_moves_the_session_to_a_new_row_whose_latest_end_starts_again
         "the inspector shows the new row"
     );
     assert_eq!(app.visits().await, 1, "the data came along");
+}
+
+#[tokio::test]
+async fn a_huge_stored_state_is_shown_only_in_part() {
+    let app = spawn_app().await;
+    app.get("/").await;
+    // Five megabytes written straight into the database, past the app.
+    sqlx::query(
+        "UPDATE sessions SET state = state || jsonb_build_object('bulk', repeat('x', 5000000))",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("a huge state");
+
+    let response = app.get("/session").await;
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.expect("body");
+    assert!(
+        page.len() < 64 * 1024,
+        "the page stays small: {} bytes",
+        page.len()
+    );
+    assert!(page.contains("Step 5: the app decrypted your cookie"));
+    assert!(
+        page.contains("This state is 488")
+            && page.contains("KiB; only its first 16 KiB are shown."),
+        "{}",
+        &page[page.len().saturating_sub(4000)..]
+    );
+    // A state of ordinary size is shown whole, without the note.
+    sqlx::query("UPDATE sessions SET state = state - 'bulk'")
+        .execute(&app.pool)
+        .await
+        .expect("back to normal");
+    let page = app.get_html("/session").await;
+    assert!(!page.contains("only its first"));
 }
