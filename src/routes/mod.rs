@@ -19,7 +19,7 @@ use actix_web::{
     dev::{AppService, HttpServiceFactory},
     guard,
     http::{Method, StatusCode, header},
-    middleware::from_fn,
+    middleware::{DefaultHeaders, from_fn},
     web,
 };
 use askama::Template;
@@ -78,16 +78,31 @@ pub fn health_route() -> Endpoint {
     Endpoint::at("/healthz").get(health::healthz)
 }
 
+/// How long a browser may use a static file without asking again.
+///
+/// Five minutes, then a revalidation: the browser sends the `ETag` and
+/// `Last-Modified` it was given (actix-files sends both) and gets a bodiless
+/// `304` while the file is unchanged. A long `max-age` would need content-hashed
+/// file names, so that a deploy's new stylesheet gets a new URL; this app has
+/// two static files and no build step for them, and a changed stylesheet
+/// reaches every browser within five minutes of a deploy. `public`: the files
+/// are the same for everyone. Pages keep `no-store` (`headers::private_page`).
+pub const STATIC_CACHE_CONTROL: &str = "public, max-age=300";
+
 /// The files in `dir` under `/static`, for GET and HEAD; a missing file is the
 /// 404 page, any other method the 405 page.
 pub fn static_files(dir: impl Into<PathBuf>) -> impl HttpServiceFactory {
-    let files = Files::new("/static", dir.into())
+    let files = Files::new("", dir.into())
         .guard(get_or_head())
         .default_handler(web::to(not_found));
     // actix-files answers other methods itself, with a bare 405 and no
     // `Allow`; its guard above sends them here instead.
-    let other_methods = Endpoint::at("/static/{file:.*}").allowing([Method::GET, Method::HEAD]);
-    (files, other_methods)
+    let other_methods = Endpoint::at("/{file:.*}").allowing([Method::GET, Method::HEAD]);
+    web::scope("/static")
+        // Only where no Cache-Control is set: error pages keep their `no-store`.
+        .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, STATIC_CACHE_CONTROL)))
+        .service(files)
+        .service(other_methods)
 }
 
 /// One path of the site and the methods it answers: a `web::resource` with

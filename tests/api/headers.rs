@@ -134,3 +134,38 @@ async fn development_sends_no_hsts() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn static_files_are_cached_briefly_then_revalidated_and_pages_never() {
+    let app = spawn_app().await;
+    let css = app.get("/static/style.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["cache-control"], "public, max-age=300");
+    let etag = css.headers()["etag"].to_str().expect("text").to_owned();
+    let modified = css.headers()["last-modified"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+
+    // Revalidation: unchanged, so a 304 without a body, still cacheable.
+    for (header, value) in [("if-none-match", &etag), ("if-modified-since", &modified)] {
+        let response = app
+            .browser
+            .client
+            .get(format!("{}/static/style.css", app.address))
+            .header(header, value)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{header}");
+        assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    }
+    // A missing file, a wrong method, a page: never kept.
+    for response in [
+        app.get("/static/missing.css").await,
+        app.post("/static/style.css", &[]).await,
+        app.get("/").await,
+    ] {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+}
