@@ -6,8 +6,12 @@
 //! Through nginx over HTTPS: a real browser walks the app; one browser's
 //! requests land on every instance with its session intact; an instance
 //! stopped with SIGTERM, and then a rolling restart of all three under load,
-//! fail no request and lose no update; the per-address limiter tells clients
-//! behind nginx apart and ignores a forged `X-Forwarded-For`.
+//! fail no request and lose no update; the per-address limit tells clients
+//! behind nginx apart, ignores a forged `X-Forwarded-For`, and allows an
+//! address 20 sign-in attempts for all three instances together; nginx's
+//! `limit_req` bounds the new sessions one address starts across the
+//! instances; request headers up to the app's limit reach the app, whose 431
+//! page answers past it, over HTTP/1.1 and HTTP/2.
 //!
 //! Needs `nginx` and `openssl` (Debian's packages). Without nginx the tests
 //! say they were skipped and pass, unless `CI_REQUIRE_NGINX` is set (CI sets
@@ -29,11 +33,12 @@ use std::{
 };
 
 use fantoccini::{ClientBuilder, Locator};
-use futures_util::{FutureExt, future::join_all};
+use futures_util::{FutureExt, StreamExt, future::join_all};
 use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::{Response, StatusCode, redirect::Policy};
 use serde_json::json;
 use session_demo::random::random_hex;
+use sqlx::Connection;
 
 use crate::{
     browser::{self, BROWSER_START, Chromedriver, Page, WAIT},
@@ -257,9 +262,11 @@ async fn the_address_limit_tells_clients_behind_nginx_apart_and_ignores_a_forged
     let first = cluster.visitor(Some(Ipv4Addr::new(127, 0, 0, 2).into()));
     let second = cluster.visitor(Some(Ipv4Addr::new(127, 0, 0, 3).into()));
 
-    // 127.0.0.2 uses up its burst on every instance (sign-in attempts
-    // without a CSRF token: counted by the limiter, then refused with 403).
-    let mut let_through = 0;
+    // 127.0.0.2 uses up its allowance, one for all instances (sign-in
+    // attempts without a CSRF token: counted by the limit, then refused with
+    // 403), wherever nginx sends each attempt.
+    let started = Instant::now();
+    let mut let_through: u64 = 0;
     let mut limited_in_a_row = 0;
     for _ in 0..100 {
         match first.attempt_login(None).await {
@@ -275,6 +282,12 @@ async fn the_address_limit_tells_clients_behind_nginx_apart_and_ignores_a_forged
         }
     }
     assert_eq!(limited_in_a_row, 3, "127.0.0.2 was never limited");
+    // 20 at once, and one more for every 3 seconds the attempts took.
+    let refilled = started.elapsed().as_secs() / 3 + 1;
+    assert!(
+        (20..=20 + refilled).contains(&let_through),
+        "{let_through} attempts let through by 3 instances: the allowance is 20 for all"
+    );
 
     // A header of its own making does not get it a fresh bucket...
     for _ in 0..3 {
@@ -295,9 +308,155 @@ async fn the_address_limit_tells_clients_behind_nginx_apart_and_ignores_a_forged
         );
     }
     println!(
-        "deployment step 5: 127.0.0.2 was let through {let_through} times (3 instances), \
-         then limited, forged header or not; 127.0.0.3 was not limited, forged header or not"
+        "deployment step 5: 127.0.0.2 was let through {let_through} times by 3 instances \
+         (allowance 20), then limited, forged header or not; 127.0.0.3 was not limited, \
+         forged header or not"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_limits_new_sessions_for_all_instances_and_lets_big_headers_reach_the_app() {
+    let Some(cluster) = Cluster::start("edge").await else {
+        return;
+    };
+
+    // (6) A flood of first visits from one address: nginx lets 60 through at
+    // once (and one a second), for all three instances together.
+    let flood = |client: reqwest::Client, cookie: Option<&'static str>, requests: usize| {
+        let url = format!("{}/", cluster.origin);
+        futures_util::stream::iter(0..requests)
+            .map(move |_| {
+                let mut request = client.get(&url);
+                if let Some(cookie) = cookie {
+                    request = request.header("cookie", cookie);
+                }
+                async move {
+                    let response = request.send().await.expect("an answer");
+                    let retry_after = response.headers().contains_key("retry-after");
+                    (response.status(), retry_after)
+                }
+            })
+            .buffer_unordered(10)
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    let answers = flood(
+        cluster.cookieless(Ipv4Addr::new(127, 0, 0, 2).into()),
+        None,
+        150,
+    )
+    .await;
+    let seconds = started.elapsed().as_secs();
+    let served = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count() as u64;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, retry)| *s == StatusCode::OK
+                || (*s == StatusCode::TOO_MANY_REQUESTS && *retry)),
+        "{answers:?}"
+    );
+    assert!(
+        (60..=60 + seconds + 1).contains(&served),
+        "{served} first visits served in {seconds} s"
+    );
+    let rows = cluster.session_rows().await;
+    assert_eq!(
+        rows, served as i64,
+        "one row per first visit served, none past the limit"
+    );
+    // Another address is not affected.
+    let other = cluster.cookieless(Ipv4Addr::new(127, 0, 0, 3).into());
+    let response = other
+        .get(format!("{}/", cluster.origin))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // (7) A made-up session cookie gets past nginx's count; each instance's
+    // own limit (60 at once, one a second) still holds, so three instances
+    // store at most three times that.
+    let started = Instant::now();
+    let answers = flood(
+        cluster.cookieless(Ipv4Addr::new(127, 0, 0, 4).into()),
+        Some("__Host-session=made-up"),
+        300,
+    )
+    .await;
+    let seconds = started.elapsed().as_secs();
+    let forged = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count() as u64;
+    assert!(
+        forged <= 3 * (60 + seconds + 1),
+        "{forged} sessions from made-up cookies in {seconds} s"
+    );
+    println!(
+        "deployment step 6: 150 first visits from one address: {served} served (nginx: 60 at \
+         once, then 1/s, for all 3 instances), {rows} rows; step 7: 300 with a made-up cookie: \
+         {forged} served in {seconds} s (each instance's own limit)"
+    );
+
+    // (8) Request headers between nginx's old 8 KiB buffers and the app's
+    // 16 KiB limit reach the app; past the app's limit, the app's 431 page
+    // answers, over HTTP/1.1 and HTTP/2 alike (not nginx's 400 or a reset).
+    let visitor = cluster.visitor(None);
+    let header = |size: usize| format!("junk={}", "x".repeat(size));
+    let response = visitor
+        .client
+        .get(format!("{}/", cluster.origin))
+        .header("cookie", header(12 * 1024))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK, "12 KiB of cookies");
+    let response = visitor
+        .client
+        .get(format!("{}/", cluster.origin))
+        .header("cookie", header(20 * 1024))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .expect("a body")
+            .contains("Request headers too large")
+    );
+    match find_program("curl") {
+        Some(curl) => {
+            let output = Command::new(curl)
+                .args(["--http2", "--silent", "--show-error", "--max-time", "15"])
+                .arg("--cacert")
+                .arg(cluster._folder.0.join("ca.crt"))
+                .args(["-H", &format!("cookie: {}", header(20 * 1024))])
+                .args(["--write-out", "\n%{http_version} %{http_code}"])
+                .arg(format!("{}/", cluster.origin))
+                .output()
+                .expect("curl runs");
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "curl: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                said.ends_with("\n2 431"),
+                "HTTP/2 with 20 KiB of cookies: {said}"
+            );
+            assert!(said.contains("Request headers too large"), "{said}");
+            println!(
+                "deployment step 8: 20 KiB of headers: the app's 431 page over HTTP/1.1 and HTTP/2"
+            );
+        }
+        None if std::env::var_os("CI_REQUIRE_NGINX").is_some() => {
+            panic!("CI_REQUIRE_NGINX is set but curl (for HTTP/2) was not found")
+        }
+        None => println!("deployment step 8 over HTTP/2 skipped: curl not found"),
+    }
 }
 
 #[test]
@@ -763,6 +922,8 @@ struct Cluster {
     origin: String,
     http_origin: String,
     authority: reqwest::Certificate,
+    /// The database every instance shares.
+    database_url: String,
     instances: Vec<Instance>,
     // Dropped in this order: nginx, then the folder it lives in.
     _nginx: Nginx,
@@ -813,6 +974,7 @@ impl Cluster {
             origin: format!("https://127.0.0.1:{https_port}"),
             http_origin: format!("http://127.0.0.1:{http_port}"),
             authority: reqwest::Certificate::from_pem(&authority).expect("a certificate"),
+            database_url,
             instances,
             _nginx: nginx,
             _folder: folder,
@@ -859,6 +1021,29 @@ impl Cluster {
             client,
             origin: self.origin.clone(),
         }
+    }
+
+    /// A client over HTTPS that keeps no cookies: every request of it is a
+    /// first visit.
+    fn cookieless(&self, from: IpAddr) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .add_root_certificate(self.authority.clone())
+            .local_address(from)
+            .build()
+            .expect("a client")
+    }
+
+    /// How many session rows the shared database holds.
+    async fn session_rows(&self) -> i64 {
+        let mut db = sqlx::PgConnection::connect(&self.database_url)
+            .await
+            .expect("connects");
+        sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(&mut db)
+            .await
+            .expect("a count")
     }
 }
 
