@@ -182,5 +182,6 @@ pub use error::{ErrorKind, StoreError, is_unavailable};
 pub use pool::{PoolStatus, PooledConnection, SessionPool, WorkerPools};
 pub use schema::{MIGRATIONS_TABLE, migrations, migrator};
 pub use store::{
-    DEFAULT_DEADLINE, ExpiryPolicy, PgSessionStore, SNAPSHOT_KEY, SessionState, is_reserved_key,
+    DEFAULT_DEADLINE, DEFAULT_STATEMENTS_IN_FLIGHT, ExpiryPolicy, PgSessionStore, SNAPSHOT_KEY,
+    SessionState, is_reserved_key,
 };
