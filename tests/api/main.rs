@@ -21,6 +21,7 @@ mod inspector;
 mod key_hash;
 mod load;
 mod logs;
+mod lost_updates;
 mod methods;
 mod migrations;
 mod new_sessions;
