@@ -23,7 +23,7 @@
 //!   (the "double-submit" pattern): another site can make the browser *send*
 //!   the cookie, but can read neither it nor our pages;
 //! - the moment the session stores anything, the token and the cart id move
-//!   into it (`AppSession::set`) and [`pre_session_cookie`] removes the cookie
+//!   into it (`AppSession::set`) and `pre_session_cookie` removes the cookie
 //!   on that response. Logging out removes it too.
 //!
 //! The cart id travels with the token so that a visitor's first adds to the

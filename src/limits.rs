@@ -10,7 +10,7 @@
 //!
 //! - **Sign-in and sign-up attempts** (`POST /login`, `/register`,
 //!   `/account/password`) cost an Argon2id hash each, so they are counted in
-//!   PostgreSQL ([`take_shared`], table `address_limits`, from
+//!   PostgreSQL (`take_shared`, table `address_limits`, from
 //!   `migrations/0007_address_limits_and_device_versions.sql`): every
 //!   instance sharing the database draws from one allowance per address, so
 //!   three instances behind one proxy allow an address 20 attempts, not 60.
@@ -19,7 +19,7 @@
 //!   memory with twice the allowance: past it, a flooding address costs the
 //!   database nothing at all.
 //! - **New sessions** (a first visit to `/`, a first `POST /cart/add`) are
-//!   counted in memory only ([`limit_new_sessions`]): counting them in
+//!   counted in memory only (`limit_new_sessions`): counting them in
 //!   PostgreSQL would add a round trip to every first visit, which the design
 //!   promises costs one. So each process allows an address its own
 //!   allowance; behind the proxy, nginx's `limit_req` on cookieless requests

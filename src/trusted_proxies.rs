@@ -21,7 +21,7 @@
 //! lets those clients write any `X-Forwarded-For` they like and be believed:
 //! a fresh per-address allowance with every request. So list the proxies'
 //! own addresses, as narrowly as the network allows. A list with a network
-//! wider than [`WIDEST_IPV4_PREFIX`] or [`WIDEST_IPV6_PREFIX`] (`0.0.0.0/0`
+//! wider than `WIDEST_IPV4_PREFIX` or `WIDEST_IPV6_PREFIX` (`0.0.0.0/0`
 //! and `::/0` above all, which trust everyone) is refused at start: no group
 //! of reverse proxies needs it, and it turns every limit per address off.
 
