@@ -11,7 +11,7 @@
 //! - **Sign-in and sign-up attempts** (`POST /login`, `/register`,
 //!   `/account/password`) cost an Argon2id hash each, so they are counted in
 //!   PostgreSQL (`take_shared`, table `address_limits`, from
-//!   `migrations/0007_address_limits_and_device_versions.sql`): every
+//!   `migrations/0008_address_limits_and_device_versions.sql`): every
 //!   instance sharing the database draws from one allowance per address, so
 //!   three instances behind one proxy allow an address 20 attempts, not 60.
 //!   That costs one statement per attempt, next to the attempt's own
