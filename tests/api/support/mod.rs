@@ -2,12 +2,14 @@
 //! real binary ([`binary`]), reading pages ([`html`]), the round-trip counting
 //! proxy ([`proxy`]), raw HTTP requests ([`raw_http`]) and scratch databases
 //! ([`database`]). Everything a test
-//! uses is re-exported here, so a test imports from `crate::support`.
+//! uses is re-exported here, so a test imports from `crate::support`; the
+//! nginx deployment ([`deployment`]) is imported by its module.
 
 pub mod app;
 pub mod binary;
 pub mod browser;
 pub mod database;
+pub mod deployment;
 pub mod html;
 pub mod proxy;
 pub mod raw_http;
