@@ -134,6 +134,11 @@ impl AppError {
     }
 }
 
+/// What a visitor told "temporarily unavailable" is told to wait (the
+/// `Retry-After` header, in seconds): a database failover behind Patroni takes
+/// a few seconds (docs/high-availability.md), a restart about as long.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+
 /// Whether a database error means "the database cannot serve right now" (a
 /// `503`, worth retrying) rather than "this app and its database disagree" (a
 /// `500`, a bug to fix).
@@ -224,6 +229,12 @@ impl ResponseError for AppError {
         match self {
             Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    UNAVAILABLE_RETRY_AFTER_SECONDS.to_string(),
+                ));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header(header::Allow(allow.clone()));
