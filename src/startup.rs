@@ -157,6 +157,9 @@ impl Application {
         log::info!("listening on http://{address}");
 
         let production = settings.is_production();
+        // A store step (queue, statement and retries together) waits at most
+        // as long as a request may wait for a connection.
+        let store_deadline = settings.database_acquire_timeout;
         let body_timeout = BodyTimeout(settings.request_body_timeout);
         let shared_pool = pool.clone();
         let pages_options = database::connect_options(&database_url, pool_settings)?;
@@ -165,7 +168,11 @@ impl Application {
         let server = HttpServer::new(move || {
             // This closure runs once in each worker thread.
             let session_pool = worker_pools.for_new_worker();
-            let store = PgSessionStore::new(session_pool.clone(), policy);
+            // `visits` is a counter: concurrent requests of one session add
+            // their visits up instead of overwriting each other's count.
+            let store = PgSessionStore::new(session_pool.clone(), policy)
+                .with_counters([crate::session::typed::VISITS])
+                .with_deadline(store_deadline);
             // The pages' pool of this worker (see `ConnectionBudget`), opened
             // lazily on the worker's own runtime; or the shared one.
             let pages = match budget.pages_per_worker {

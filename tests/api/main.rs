@@ -22,6 +22,7 @@ mod inspector;
 mod key_hash;
 mod load;
 mod logs;
+mod lost_updates;
 mod methods;
 mod migrations;
 mod outage;
