@@ -140,11 +140,6 @@ impl AppError {
     }
 }
 
-/// What a visitor told "temporarily unavailable" is told to wait (the
-/// `Retry-After` header, in seconds): a database failover behind Patroni takes
-/// a few seconds (docs/high-availability.md), a restart about as long.
-pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
-
 /// Whether a database error means "the database cannot serve right now" (a
 /// `503`, worth retrying) rather than "this app and its database disagree" (a
 /// `500`, a bug to fix). One list for the whole app: the session store's
