@@ -631,6 +631,9 @@ struct Report {
     /// Errors answered after that first 200: dead pooled connections, or
     /// instances that found the new primary later.
     errors_after_back: usize,
+    /// The longest time in which no 200 was answered at all (what a visitor
+    /// sees as the outage, whether requests got 503s or waited).
+    longest_without_ok: f64,
     slowest: f64,
     lost: u64,
     unknown_applied: u64,
@@ -666,6 +669,16 @@ impl Report {
         }
         let errors_after_back =
             back_after.map_or(0, |back| errors.iter().filter(|r| r.end > back).count());
+        let mut ok_ends: Vec<f64> = records
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Ok { .. }))
+            .map(|r| r.end)
+            .collect();
+        ok_ends.sort_by(f64::total_cmp);
+        let longest_without_ok = ok_ends
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .fold(0.0, f64::max);
         let count = |f: fn(&Outcome) -> bool| records.iter().filter(|r| f(&r.outcome)).count();
         Report {
             fault: fault.name(),
@@ -678,6 +691,7 @@ impl Report {
             back_after,
             last_error,
             errors_after_back,
+            longest_without_ok,
             slowest: records.iter().map(|r| r.end - r.start).fold(0.0, f64::max),
             lost: 0,
             unknown_applied: 0,
@@ -693,7 +707,7 @@ impl std::fmt::Display for Report {
             f,
             "failover {}: primary {}; {} requests: {} ok, {} unknown, {} failed; \
              first error {}, first 200 after it {}, last error {} ({} errors after that 200); \
-             slowest answer {:.1} s; lost {}; unknown writes that took effect {}; problems {}",
+             longest time without a 200 {:.1} s; slowest answer {:.1} s; lost {}; unknown writes that took effect {}; problems {}",
             self.fault,
             self.primaries,
             self.requests,
@@ -704,6 +718,7 @@ impl std::fmt::Display for Report {
             seconds(self.back_after),
             seconds(self.last_error),
             self.errors_after_back,
+            self.longest_without_ok,
             self.slowest,
             self.lost,
             self.unknown_applied,
