@@ -10,6 +10,9 @@
 #   scripts/ha.sh kill-primary  SIGKILL to the current primary's postmaster
 #   scripts/ha.sh switchover    a planned switchover to the synchronous standby
 #   scripts/ha.sh down          stop everything it started (the data stays)
+#   scripts/ha.sh chart         draw the failover test's last timelines
+#                               (target/failover/*.tsv) with gnuplot into
+#                               docs/high-availability-failover.svg (HA_CHART)
 #
 # docs/high-availability.md explains the design and what it promises. The
 # configuration is in deploy/ha/ (etcd.yml, patroni.yml, haproxy.cfg): this
@@ -432,11 +435,57 @@ down() {
     stop_daemon etcd 10
 }
 
+# The failover test writes one line per answer (seconds since the fault at
+# its start and end, visit or add, ok/unknown/failed); this bins the answers
+# by the half second they came back in and plots answers per second.
+chart() {
+    need gnuplot gnuplot-nox
+    local folder=$TARGET/failover out=${HA_CHART:-$ROOT/docs/high-availability-failover.svg}
+    local work case plots=()
+    work=$(mktemp -d)
+    for case in kill-postmaster lose-node switchover; do
+        [[ -s $folder/$case.tsv ]] || die "no $folder/$case.tsv: run cargo test --test api failover first"
+        awk -F'\t' '!/^#/ {
+                bin = sprintf("%.1f", int(($2 + 100) * 2) / 2 - 100)
+                if ($4 == "ok") ok[bin]++; else bad[bin]++; seen[bin] = 1
+            }
+            END { for (b in seen) printf "%s %d %d\n", b, ok[b] * 2, bad[b] * 2 }' \
+            "$folder/$case.tsv" | sort -n >"$work/$case.dat"
+    done
+    local title
+    title="session-demo: answers per second through nginx across a PostgreSQL failover"
+    title+="\n{/*0.8 the failover test, $(date -u '+%Y-%m-%d'), $(nproc) cores; 0 = the fault; 503s and timeouts are 'unknown'}"
+    gnuplot <<GNUPLOT || die "gnuplot failed"
+set terminal svg size 900,720 dynamic font 'sans,12' background '#ffffff'
+set output '$out'
+set multiplot layout 3,1 title "$title"
+set style fill solid 0.6 noborder
+set boxwidth 0.45
+set grid ytics lc rgb '#dddddd'
+set xrange [-3:*]
+set yrange [0:*]
+set ylabel 'answers/s'
+set key top right
+set xlabel ''
+set title 'SIGKILL to the primary postmaster'
+plot '$work/kill-postmaster.dat' using 1:2 with boxes lc rgb '#1b7f79' title 'ok', '' using 1:3 with boxes lc rgb '#c0392b' title '503 / unknown'
+set title 'the primary node lost (Patroni and PostgreSQL killed)'
+plot '$work/lose-node.dat' using 1:2 with boxes lc rgb '#1b7f79' title 'ok', '' using 1:3 with boxes lc rgb '#c0392b' title '503 / unknown'
+set title 'planned switchover (patronictl switchover)'
+set xlabel 'seconds since the fault'
+plot '$work/switchover.dat' using 1:2 with boxes lc rgb '#1b7f79' title 'ok', '' using 1:3 with boxes lc rgb '#c0392b' title '503 / unknown'
+unset multiplot
+GNUPLOT
+    rm -rf "$work"
+    echo "chart: $out"
+}
+
 case ${1:-} in
 up) up ;;
+chart) chart ;;
 status) status ;;
 kill-primary) kill_primary ;;
 switchover) switchover ;;
 down) down ;;
-*) die "usage: scripts/ha.sh up|status|kill-primary|switchover|down" ;;
+*) die "usage: scripts/ha.sh up|status|kill-primary|switchover|down|chart" ;;
 esac

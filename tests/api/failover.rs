@@ -68,7 +68,8 @@ const MOST_ADDED: usize = 40;
 const MOST_REQUESTS: usize = 500;
 /// The load runs this long before the fault...
 const BEFORE_FAULT: Duration = Duration::from_secs(3);
-/// ...and after the fault until every answer has been ok for this long...
+/// ...and after the fault until another node has been primary, and every
+/// answer ok, for this long...
 const QUIET_AFTER: Duration = Duration::from_secs(4);
 /// ...but never longer than this after the fault.
 const CASE_LIMIT: Duration = Duration::from_secs(45);
@@ -279,22 +280,33 @@ async fn run_case(
         Fault::Switchover => ha.switchover(),
     }
 
-    // Until every answer has been ok for QUIET_AFTER, at most CASE_LIMIT.
+    // Until another node is primary and every answer has been ok for
+    // QUIET_AFTER since, at most CASE_LIMIT: the load spans the whole outage
+    // (requests may wait in the app's retries rather than fail) and some
+    // steady state after it.
+    let mut new_primary_since: Option<f64> = None;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = fault_at.elapsed().as_secs_f64();
+        if new_primary_since.is_none() && ha.primary().await.is_some_and(|n| n != old_primary) {
+            new_primary_since = Some(now);
+        }
         let records = log.records.lock().expect("lock");
         let last_not_ok = records
             .iter()
             .filter(|r| !matches!(r.outcome, Outcome::Ok { .. }))
             .map(|r| r.end)
             .fold(0.0_f64, f64::max);
-        let ok_since = records
+        let last_ok = records
             .iter()
-            .any(|r| matches!(r.outcome, Outcome::Ok { .. }) && r.start > last_not_ok);
-        if (ok_since && now - last_not_ok >= QUIET_AFTER.as_secs_f64())
-            || now >= CASE_LIMIT.as_secs_f64()
-        {
+            .filter(|r| matches!(r.outcome, Outcome::Ok { .. }))
+            .map(|r| r.end)
+            .fold(f64::MIN, f64::max);
+        let quiet = QUIET_AFTER.as_secs_f64();
+        let settled = new_primary_since.is_some_and(|since| now - since >= quiet)
+            && now - last_not_ok >= quiet
+            && now - last_ok < 1.0;
+        if settled || now >= CASE_LIMIT.as_secs_f64() {
             break;
         }
     }
@@ -623,8 +635,9 @@ struct Report {
     ok: usize,
     unknown: usize,
     failed: usize,
-    /// Seconds from the fault to the first error's answer, to the end of the
-    /// first 200 sent after it, and to the end of the last error.
+    /// Seconds from the fault to the first error's answer, to the 200 that
+    /// ended the outage (the longest time without a 200), and to the last
+    /// error's answer.
     first_error: Option<f64>,
     back_after: Option<f64>,
     last_error: Option<f64>,
@@ -650,35 +663,33 @@ impl Report {
             .collect();
         let first_error = errors.iter().map(|r| r.end).reduce(f64::min);
         let last_error = errors.iter().map(|r| r.end).reduce(f64::max);
-        let back_after = match first_error {
-            // A request sent after the first error was seen (one sent before
-            // may have been served before the fault took effect).
-            Some(first) => records
-                .iter()
-                .filter(|r| matches!(r.outcome, Outcome::Ok { .. }) && r.start > first)
-                .map(|r| r.end)
-                .reduce(f64::min),
-            None => Some(0.0),
-        };
-        match back_after {
-            Some(back) if back <= fault.bound().as_secs_f64() => {}
-            other => problems.push(format!(
-                "the first 200 after the fault came at {other:?} s, bound {:?}",
-                fault.bound()
-            )),
-        }
-        let errors_after_back =
-            back_after.map_or(0, |back| errors.iter().filter(|r| r.end > back).count());
+        // The outage as a visitor sees it: the longest time after the fault
+        // in which no 200 was answered, whether requests got 503s meanwhile
+        // or waited in the app's retries. Service is back with the 200 that
+        // ends it.
         let mut ok_ends: Vec<f64> = records
             .iter()
             .filter(|r| matches!(r.outcome, Outcome::Ok { .. }))
             .map(|r| r.end)
             .collect();
         ok_ends.sort_by(f64::total_cmp);
-        let longest_without_ok = ok_ends
+        let outage = ok_ends
             .windows(2)
-            .map(|pair| pair[1] - pair[0])
-            .fold(0.0, f64::max);
+            .filter(|pair| pair[1] > 0.0)
+            .map(|pair| (pair[0], pair[1]))
+            .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)));
+        let longest_without_ok = outage.map_or(0.0, |(from, to)| to - from);
+        // No 200 after the fault at all: not back.
+        let back_after = outage.map(|(_, to)| to);
+        match back_after {
+            Some(back) if back <= fault.bound().as_secs_f64() => {}
+            other => problems.push(format!(
+                "the first 200 after the outage came at {other:?} s after the fault, bound {:?}",
+                fault.bound()
+            )),
+        }
+        let errors_after_back =
+            back_after.map_or(0, |back| errors.iter().filter(|r| r.end > back).count());
         let count = |f: fn(&Outcome) -> bool| records.iter().filter(|r| f(&r.outcome)).count();
         Report {
             fault: fault.name(),
@@ -706,7 +717,7 @@ impl std::fmt::Display for Report {
         write!(
             f,
             "failover {}: primary {}; {} requests: {} ok, {} unknown, {} failed; \
-             first error {}, first 200 after it {}, last error {} ({} errors after that 200); \
+             first error {}, first 200 after the outage {}, last error {} ({} errors after that 200); \
              longest time without a 200 {:.1} s; slowest answer {:.1} s; lost {}; unknown writes that took effect {}; problems {}",
             self.fault,
             self.primaries,
