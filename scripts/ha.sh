@@ -11,8 +11,9 @@
 #   scripts/ha.sh switchover    a planned switchover to the synchronous standby
 #   scripts/ha.sh down          stop everything it started (the data stays)
 #   scripts/ha.sh chart         draw the failover test's last timelines
-#                               (target/failover/*.tsv) with gnuplot into
-#                               docs/high-availability-failover.svg (HA_CHART)
+#                               (target/failover/*.tsv, or HA_TIMELINES/) with
+#                               gnuplot into docs/high-availability-failover.svg
+#                               (HA_CHART)
 #
 # docs/high-availability.md explains the design and what it promises. The
 # configuration is in deploy/ha/ (etcd.yml, patroni.yml, haproxy.cfg): this
@@ -440,7 +441,7 @@ down() {
 # by the half second they came back in and plots answers per second.
 chart() {
     need gnuplot gnuplot-nox
-    local folder=$TARGET/failover out=${HA_CHART:-$ROOT/docs/high-availability-failover.svg}
+    local folder=${HA_TIMELINES:-$TARGET/failover} out=${HA_CHART:-$ROOT/docs/high-availability-failover.svg}
     local work case plots=()
     work=$(mktemp -d)
     for case in kill-postmaster lose-node switchover; do
@@ -454,7 +455,7 @@ chart() {
     done
     local title
     title="session-demo: answers per second through nginx across a PostgreSQL failover"
-    title+="\n{/*0.8 the failover test, $(date -u '+%Y-%m-%d'), $(nproc) cores; 0 = the fault; 503s and timeouts are 'unknown'}"
+    title+="\n{/*0.8 the failover test (6 paced clients), $(date -u '+%Y-%m-%d'), $(nproc) cores; 0 = the fault; 503s and timeouts are 'unknown'}"
     gnuplot <<GNUPLOT || die "gnuplot failed"
 set terminal svg size 900,720 dynamic font 'sans,12' background '#ffffff'
 set output '$out'
@@ -465,7 +466,7 @@ set grid ytics lc rgb '#dddddd'
 set xrange [-3:*]
 set yrange [0:*]
 set ylabel 'answers/s'
-set key top right
+set key outside right top vertical
 set xlabel ''
 set title 'SIGKILL to the primary postmaster'
 plot '$work/kill-postmaster.dat' using 1:2 with boxes lc rgb '#1b7f79' title 'ok', '' using 1:3 with boxes lc rgb '#c0392b' title '503 / unknown'
