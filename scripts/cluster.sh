@@ -7,13 +7,18 @@
 #   scripts/cluster.sh rolling-restart   restart the instances one by one
 #   scripts/cluster.sh down      stop everything (the data stays)
 #
-# Everything lives in target/cluster/ (CLUSTER_DIR): the database, a
-# certificate authority and certificate made by openssl, the rendered nginx
-# configuration, pid files and logs. Nothing is written elsewhere; nginx runs
-# with its prefix there and nothing listens outside 127.0.0.1.
+# Everything lives in target/cluster/ (CLUSTER_DIR; target/ is
+# CARGO_TARGET_DIR when set): the database, a certificate authority and
+# certificate made by openssl, the rendered nginx configuration, pid files and
+# logs. Nothing is written elsewhere; nginx runs with its prefix there and
+# nothing listens outside 127.0.0.1.
 #
 # Settings (environment):
 #   CLUSTER_DIR             state folder (target/cluster)
+#   CLUSTER_DATABASE_URL    an external database for the instances (for
+#                           example HAProxy in front of a Patroni cluster, as
+#                           scripts/ha.sh does); then no private PostgreSQL is
+#                           started or stopped. Unset: the private one.
 #   CLUSTER_HTTPS_PORT      nginx's HTTPS port (8443); CLUSTER_HTTP_PORT its
 #                           redirect to HTTPS (8088)
 #   CLUSTER_INSTANCE_PORTS  the instances' ports ("8081 8082 8083")
@@ -26,9 +31,14 @@
 # INSTANCE_NAME filled in.
 set -euo pipefail
 
+# cargo reads a relative CARGO_TARGET_DIR from the directory it runs in: make
+# it absolute before leaving the caller's.
+[[ -z ${CARGO_TARGET_DIR:-} ]] || export CARGO_TARGET_DIR=$(realpath -m "$CARGO_TARGET_DIR")
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-STATE=${CLUSTER_DIR:-$ROOT/target/cluster}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+STATE=${CLUSTER_DIR:-$TARGET/cluster}
+EXTERNAL_DATABASE=${CLUSTER_DATABASE_URL:-}
 HTTPS_PORT=${CLUSTER_HTTPS_PORT:-8443}
 HTTP_PORT=${CLUSTER_HTTP_PORT:-8088}
 read -r -a INSTANCE_PORTS <<<"${CLUSTER_INSTANCE_PORTS:-8081 8082 8083}"
@@ -57,6 +67,10 @@ dev_postgres() {
 }
 
 postgres_start() {
+    if [[ -n $EXTERNAL_DATABASE ]]; then
+        say "using the database of CLUSTER_DATABASE_URL (no private PostgreSQL)"
+        return
+    fi
     say "starting the private PostgreSQL (data in $PG_DATA)"
     dev_postgres start "$PG_DATA" >/dev/null || die "PostgreSQL did not start"
 }
@@ -64,12 +78,17 @@ postgres_start() {
 # The instances' database on the running server (the command prints the URL
 # of its `postgres` database).
 database_url() {
+    if [[ -n $EXTERNAL_DATABASE ]]; then
+        printf '%s' "$EXTERNAL_DATABASE"
+        return
+    fi
     local url
     url=$(dev_postgres url "$PG_DATA") || die "PostgreSQL is not running: scripts/cluster.sh up"
     printf '%s/session_demo' "${url%/*}"
 }
 
 postgres_stop() {
+    [[ -z $EXTERNAL_DATABASE ]] || return 0
     say "stopping PostgreSQL"
     dev_postgres stop "$PG_DATA" || true
 }
@@ -78,9 +97,23 @@ postgres_running() {
     dev_postgres url "$PG_DATA" >/dev/null 2>&1
 }
 
+# What `status` prints about the database.
+postgres_status() {
+    if [[ -n $EXTERNAL_DATABASE ]]; then
+        # The address only: the URL may carry a password.
+        local address=${EXTERNAL_DATABASE#*://}
+        echo "postgres    external ${address#*@}"
+    elif postgres_running; then
+        echo "postgres    running  $(dev_postgres url "$PG_DATA")"
+    else
+        echo "postgres    stopped"
+        return 1
+    fi
+}
+
 # --- the app instances ------------------------------------------------------
 
-binary() { printf '%s/target/%s/session-demo' "$ROOT" "$PROFILE"; }
+binary() { printf '%s/%s/session-demo' "$TARGET" "$PROFILE"; }
 
 build() {
     local flags=()
@@ -239,17 +272,14 @@ session-demo runs at $ORIGIN (three instances behind nginx).
   The certificate is made by a local authority: $TLS/ca.crt
   curl --cacert $TLS/ca.crt -i $ORIGIN/
   A browser warns about the certificate; accept it, or import the authority.
-Logs: $STATE/instance-{0,1,2}.log, $NGINX_PREFIX/logs/, $PG_DATA.log
+Logs: $STATE/instance-{0,1,2}.log, $NGINX_PREFIX/logs/$([[ -n $EXTERNAL_DATABASE ]] || echo ", $PG_DATA.log")
 Stop: scripts/cluster.sh down
 EOF
 }
 
 status() {
     local failed=0
-    if postgres_running; then echo "postgres    running  $(dev_postgres url "$PG_DATA")"; else
-        echo "postgres    stopped"
-        failed=1
-    fi
+    postgres_status || failed=1
     for n in 0 1 2; do
         if pid_alive "$STATE/instance-$n.pid"; then
             echo "instance-$((n + 1))  running  127.0.0.1:${INSTANCE_PORTS[$n]} (pid $(cat "$STATE/instance-$n.pid"))"

@@ -16,6 +16,7 @@ mod dev_database;
 mod device_cookies;
 mod error_logs;
 mod errors;
+mod failover;
 mod headers;
 mod inspector;
 mod key_hash;

@@ -2,12 +2,16 @@
 //! real binary ([`binary`]), reading pages ([`html`]), the round-trip counting
 //! proxy ([`proxy`]), raw HTTP requests ([`raw_http`]) and scratch databases
 //! ([`database`]). Everything a test
-//! uses is re-exported here, so a test imports from `crate::support`.
+//! uses is re-exported here, so a test imports from `crate::support`; the
+//! nginx deployment ([`deployment`]) and the Patroni cluster ([`ha`]) are
+//! imported by their module.
 
 pub mod app;
 pub mod binary;
 pub mod browser;
 pub mod database;
+pub mod deployment;
+pub mod ha;
 pub mod html;
 pub mod proxy;
 pub mod raw_http;
