@@ -13,22 +13,23 @@ use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
 use dev_postgres::{DevPostgres, DevPostgresOptions};
 
 use crate::{
-    access_log::access_log,
     auth::{device::DeviceCookies, password, throttle, users},
     config::Settings,
-    cookie_header::keep_readable_cookies,
     database::{self, PoolSettings},
     forms::BodyTimeout,
-    headers, housekeeping,
-    instance::{self, Draining},
+    housekeeping,
+    middleware::{
+        self, Edge, cookie_header::keep_readable_cookies, headers, instance::Instance,
+        request_limits::limit_request_head,
+    },
     random::random_hex,
-    request_limits::limit_request_head,
-    routes::{self, error_page::render_error_pages, login::DemoAccount},
+    routes::{self, login::DemoAccount},
     session::{
         current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_pages},
         rotation::{SecretRotation, reissue_old_cookies},
     },
+    shutdown::Draining,
 };
 
 /// The static files served under `/static`.
@@ -134,8 +135,11 @@ impl Application {
         };
         // The per-address limiter reads it to find the client behind a proxy.
         let trusted_proxies = settings.trusted_proxies.clone();
-        let instance_name = instance::header_value(settings.instance_name.as_deref());
         let draining = Draining::default();
+        let edge = Edge {
+            production: settings.is_production(),
+            instance: Instance::new(settings.instance_name.as_deref(), draining.clone()),
+        };
         let rotation = settings.session_secret_previous.as_ref().map(|previous| {
             Arc::new(SecretRotation {
                 cookie_name: cookie.name.clone(),
@@ -156,7 +160,6 @@ impl Application {
         let address = listener.local_addr()?;
         log::info!("listening on http://{address}");
 
-        let production = settings.is_production();
         let body_timeout = BodyTimeout(settings.request_body_timeout);
         let shared_pool = pool.clone();
         let pages_options = database::connect_options(&database_url, pool_settings)?;
@@ -200,22 +203,12 @@ impl Application {
                         .configure(|cfg| routes::session_routes(cfg, &address_limits))
                         .default_service(web::to(routes::not_found)),
                 )
-                // The last `wrap` runs first: the access log sees everything,
-                // every response gets the security headers, errors become pages
-                // in the layout, the head limits refuse early, and unreadable
-                // cookies are dropped before anything reads cookies.
+                // The last `wrap` runs first (see middleware/mod.rs).
                 .wrap(from_fn(keep_readable_cookies))
                 .wrap(from_fn(limit_request_head))
-                .wrap(from_fn(render_error_pages))
-                .wrap(from_fn(move |req, next| {
-                    headers::security_headers(production, req, next)
-                }))
-                .wrap(from_fn(access_log))
                 .wrap(from_fn({
-                    let (name, draining) = (instance_name.clone(), draining.clone());
-                    move |req, next| {
-                        instance::instance_headers(name.clone(), draining.clone(), req, next)
-                    }
+                    let edge = std::rc::Rc::new(edge.clone());
+                    move |req, next| middleware::edge(edge.clone(), req, next)
                 }))
         })
         .workers(workers)

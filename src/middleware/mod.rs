@@ -1,0 +1,98 @@
+//! The middleware stack, in one place. `startup.rs` only assembles it.
+//!
+//! Outermost first, as a request meets it:
+//!
+//! 1. [`edge`]: the one place that sees a request's `Result`. Whatever comes
+//!    back from inside, a response or an error, leaves it as one final
+//!    response, which then gets everything every response gets: its error
+//!    page rendered in the layout ([`error_pages`]), the security headers
+//!    ([`headers`]), the instance's name and, while draining,
+//!    `Connection: close` ([`instance`]), and its line in the access log
+//!    ([`access_log`]).
+//! 2. [`request_limits`]: oversized request heads are refused before any work.
+//! 3. [`cookie_header`]: unreadable pairs are dropped before anything reads cookies.
+//! 4. The router; the pages of a session have the session's own layers
+//!    (`session/middleware.rs`: the store's failures, secret rotation,
+//!    actix-session) and `Cache-Control: no-store` ([`headers::private_page`]).
+//!
+//! **Why one edge and not a layer per concern.** A middleware that fails
+//! (actix-session does, when its store fails) returns an `Err`, not a
+//! response, and the request goes with it. A layer above it cannot make a
+//! response of its own for that error: actix-web's `ServiceResponse` needs
+//! the request, and a layer cannot keep a copy of the request across the call
+//! either (routing below it needs the only reference, and panics otherwise).
+//! So with one layer per concern, every layer above a failing one would need
+//! an `Err` branch of its own (the review found three idioms for it). Here
+//! the edge is the outermost layer: an `Err` reaches it and nothing else, it
+//! becomes its response there, once, and that response leaves for the client
+//! inside the error (actix-web's `InternalError::from_response`), already
+//! finished. The concerns stay in their own files, as plain functions the
+//! edge calls on the final response.
+
+pub(crate) mod access_log;
+pub(crate) mod cookie_header;
+pub(crate) mod error_pages;
+pub(crate) mod headers;
+pub(crate) mod instance;
+pub(crate) mod request_limits;
+
+use std::rc::Rc;
+
+use actix_web::{
+    HttpResponse,
+    body::{BoxBody, EitherBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    error::InternalError,
+    middleware::Next,
+};
+
+use instance::Instance;
+
+/// What the edge adds to every response, built once per worker.
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    /// Production: HSTS too.
+    pub(crate) production: bool,
+    /// The instance's name and drain state.
+    pub(crate) instance: Instance,
+}
+
+impl Edge {
+    /// Everything every final response gets, whatever made it.
+    fn finish<B>(&self, response: &mut HttpResponse<B>) {
+        headers::add_security_headers(response.headers_mut(), self.production);
+        self.instance.mark(response);
+    }
+}
+
+/// The edge of the stack: see the module documentation.
+pub(crate) async fn edge(
+    edge: Rc<Edge>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+    let access = access_log::Entry::begin(&req);
+    match next.call(req).await {
+        Ok(response) => {
+            let mut response = error_pages::render(response);
+            edge.finish(response.response_mut());
+            if let Some(access) = access {
+                access.finish(response.status());
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            // The error's own response (`AppError::error_response` logs a
+            // 5xx's cause here, once), as a page in the layout.
+            let mut response = error_pages::render_boxed(error.error_response());
+            edge.finish(&mut response);
+            if let Some(access) = access {
+                access.finish(response.status());
+            }
+            // Without the request there is no `ServiceResponse` to make: the
+            // finished response travels inside the error, and actix-web sends
+            // exactly it.
+            Err(InternalError::from_response(error, response).into())
+        }
+    }
+}
