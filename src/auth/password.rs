@@ -69,24 +69,15 @@ pub fn slot_count() -> usize {
 }
 
 /// Why a password could not be hashed or checked.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum HashingError {
     /// Every slot stayed taken for [`MAX_WAIT`]: try again shortly.
+    #[error("every password hashing slot is busy")]
     Busy,
     /// The computation itself failed (a malformed stored hash, a lost task).
+    #[error("password hashing failed: {0:#}")]
     Failed(anyhow::Error),
 }
-
-impl fmt::Display for HashingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Busy => f.write_str("every password hashing slot is busy"),
-            Self::Failed(cause) => write!(f, "password hashing failed: {cause:#}"),
-        }
-    }
-}
-
-impl std::error::Error for HashingError {}
 
 /// Busy is a `503` with `Retry-After`; a failure is a bug (`500`).
 impl From<HashingError> for AppError {
