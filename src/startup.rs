@@ -1,11 +1,26 @@
 //! `Application::build`: from settings to a running server. `main` and every
 //! test call it, so the tests exercise exactly what production runs.
+//!
+//! Three steps: [`Databases::open`] (PostgreSQL, the migrations, the pools
+//! within `DATABASE_MAX_CONNECTIONS`), [`Shared::new`] (everything the worker
+//! threads share: keys, cookies, limiters, the middleware's settings), then
+//! one [`Shared::app`] per worker thread.
 
-use std::{net::TcpListener, path::PathBuf, sync::Arc};
+use std::{net::TcpListener, path::PathBuf, rc::Rc, sync::Arc};
 
-use actix_web::{App, HttpServer, cookie::Key, dev::Server, middleware::from_fn, web};
+use actix_web::{
+    App, Error, HttpServer,
+    body::MessageBody,
+    cookie::Key,
+    dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse},
+    middleware::from_fn,
+    web,
+};
 use anyhow::Context;
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio::{sync::watch, task::JoinHandle};
 
 use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
@@ -15,7 +30,7 @@ use dev_postgres::{DevPostgres, DevPostgresOptions};
 use crate::{
     auth::{device::DeviceCookies, password, throttle, users},
     config::Settings,
-    database::{self, PoolSettings},
+    database::{self, ConnectionBudget, PoolSettings},
     forms::BodyTimeout,
     housekeeping,
     middleware::{
@@ -23,13 +38,14 @@ use crate::{
         request_limits::limit_request_head,
     },
     random::random_hex,
-    routes::{self, login::DemoAccount},
+    routes::{self, AddressLimits, login::DemoAccount},
     session::{
         current::SessionCookie,
         middleware::{CookieSettings, session_middleware, store_errors_as_pages},
         rotation::{SecretRotation, reissue_old_cookies},
     },
     shutdown::Draining,
+    trusted_proxies::TrustedProxies,
 };
 
 /// The static files served under `/static`.
@@ -54,175 +70,31 @@ impl Application {
     /// Connects to (or starts) PostgreSQL, migrates it, binds the listener and
     /// builds the server. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        // Without DATABASE_URL (development), the app starts a PostgreSQL of its own.
-        #[cfg(feature = "dev-postgres")]
-        let (database_url, dev_postgres) = match &settings.database_url {
-            Some(url) => (url.expose().to_owned(), None),
-            None => {
-                let server = start_dev_postgres(&settings).await?;
-                (server.url("session_demo"), Some(server))
-            }
-        };
-        #[cfg(not(feature = "dev-postgres"))]
-        let database_url = settings
-            .database_url
-            .as_ref()
-            .map(|url| url.expose().to_owned())
-            .context("DATABASE_URL: required (this build has no private development PostgreSQL)")?;
         // One worker per CPU (actix's default, made explicit because each
-        // worker gets a session pool of its own: see actix_session_postgres::pool).
+        // worker gets pools of its own: see `ConnectionBudget`).
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        let budget = ConnectionBudget::split(settings.database_max_connections, workers);
-        log::info!(
-            "at most {} PostgreSQL connections: {} shared, {} per worker for the pages, \
-             {} session pool(s) of {}",
-            settings.database_max_connections,
-            budget.shared,
-            budget.pages_per_worker,
-            budget.session_pools,
-            budget.per_session_pool
-        );
-        let pool_settings = PoolSettings {
-            max_connections: budget.shared,
-            acquire_timeout: settings.database_acquire_timeout,
-            statement_timeout: settings.database_statement_timeout,
-        };
-        // Two pools on one database: sqlx's for the pages' queries and the
-        // migrations, and the session store's own, which skips sqlx's ping per
-        // query on the hottest path (see actix_session_postgres::pool).
-        let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
-        let mut session_options = database::connect_options(&database_url, pool_settings)?;
-        if !settings.session_synchronous_commit {
-            // Opt-in: session writes stop waiting for the disk (see config.rs).
-            session_options = session_options.options([("synchronous_commit", "off")]);
-        }
-        let session_pools = WorkerPools::new(
-            session_options,
-            budget.session_pools,
-            budget.session_pools * budget.per_session_pool,
-            settings.database_acquire_timeout,
-        );
-        let policy = ExpiryPolicy {
-            inactivity: settings.session_ttl,
-            absolute: settings.session_absolute_ttl,
-        };
-
-        let key = cookie_key(&settings)?;
-        let cookie = CookieSettings {
-            name: settings.cookie_name().into(),
-            secure: settings.cookie_secure,
-        };
-
-        let demo = if settings.is_production() {
-            DemoAccount(None)
-        } else {
-            users::ensure_demo_user(&pool).await?;
-            DemoAccount(Some((
-                users::DEMO_USERNAME.into(),
-                users::DEMO_PASSWORD.into(),
-            )))
-        };
-        password::warm_up().await;
-        // Two limiters, two buckets per address: signing up does not use up
-        // an address's sign-in attempts, nor the other way round.
-        let address_limiter = || {
-            throttle::address_limiter(settings.address_limit)
-                .context("the per-address limit needs a burst and a period above zero")
-        };
-        let address_limits = routes::AddressLimits {
-            login: address_limiter()?,
-            register: address_limiter()?,
-        };
-        // The per-address limiter reads it to find the client behind a proxy.
-        let trusted_proxies = settings.trusted_proxies.clone();
+        let databases = Databases::open(&settings, workers).await?;
         let draining = Draining::default();
-        let edge = Edge {
-            production: settings.is_production(),
-            instance: Instance::new(settings.instance_name.as_deref(), draining.clone()),
-        };
-        let rotation = settings.session_secret_previous.as_ref().map(|previous| {
-            Arc::new(SecretRotation {
-                cookie_name: cookie.name.clone(),
-                current: key.clone(),
-                previous: Key::derive_from(previous.expose().as_bytes()),
-                secure: cookie.secure,
-            })
-        });
-        let session_cookie = SessionCookie {
-            name: cookie.name.clone(),
-            key: key.clone(),
-        };
-        let device_cookies =
-            DeviceCookies::new(key.clone(), cookie.secure, settings.is_production());
+        let shared = Shared::new(&settings, &databases.pools, draining.clone()).await?;
 
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let address = listener.local_addr()?;
         log::info!("listening on http://{address}");
 
-        let body_timeout = BodyTimeout(settings.request_body_timeout);
-        let shared_pool = pool.clone();
-        let pages_options = database::connect_options(&database_url, pool_settings)?;
-        let worker_pools = session_pools.clone();
-        let stop_signal = draining.clone().on_stop_signal(settings.shutdown_drain);
-        let server = HttpServer::new(move || {
-            // This closure runs once in each worker thread.
-            let session_pool = worker_pools.for_new_worker();
-            let store = PgSessionStore::new(session_pool.clone(), policy);
-            // The pages' pool of this worker (see `ConnectionBudget`), opened
-            // lazily on the worker's own runtime; or the shared one.
-            let pages = match budget.pages_per_worker {
-                0 => shared_pool.clone(),
-                size => PgPoolOptions::new()
-                    .max_connections(size)
-                    .acquire_timeout(pool_settings.acquire_timeout)
-                    .connect_lazy_with(pages_options.clone()),
-            };
-            App::new()
-                .app_data(web::Data::new(pages))
-                .app_data(web::Data::new(session_pool))
-                .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
-                .app_data(body_timeout)
-                .app_data(web::Data::new(demo.clone()))
-                .app_data(web::Data::new(session_cookie.clone()))
-                .app_data(web::Data::new(device_cookies.clone()))
-                .app_data(trusted_proxies.clone())
-                // Static files and the health check: no session is ever loaded for them.
-                .service(routes::static_files(static_dir()))
-                .service(routes::health_route())
-                // Everything else is a page of a session.
-                .service(
-                    web::scope("")
-                        .wrap(headers::private_page())
-                        .wrap(session_middleware(store, key.clone(), &cookie))
-                        .wrap(from_fn({
-                            let rotation = rotation.clone();
-                            move |req, next| reissue_old_cookies(rotation.clone(), req, next)
-                        }))
-                        .wrap(from_fn(store_errors_as_pages))
-                        .configure(|cfg| routes::session_routes(cfg, &address_limits))
-                        .default_service(web::to(routes::not_found)),
-                )
-                // The last `wrap` runs first (see middleware/mod.rs).
-                .wrap(from_fn(keep_readable_cookies))
-                .wrap(from_fn(limit_request_head))
-                .wrap(from_fn({
-                    let edge = std::rc::Rc::new(edge.clone());
-                    move |req, next| middleware::edge(edge.clone(), req, next)
-                }))
-        })
-        .workers(workers)
-        .listen(listener)?
-        // On SIGTERM or Ctrl-C: serve SHUTDOWN_DRAIN_SECONDS more, closing
-        // kept-alive connections after their next response, then stop
-        // accepting and finish what is in flight (instance.rs).
-        .shutdown_signal(stop_signal)
-        .shutdown_timeout(10)
-        .run();
+        let server = HttpServer::new(move || shared.clone().app())
+            .workers(workers)
+            .listen(listener)?
+            // On SIGTERM or Ctrl-C: serve SHUTDOWN_DRAIN_SECONDS more, closing
+            // kept-alive connections after their next response, then stop
+            // accepting and finish what is in flight (shutdown.rs).
+            .shutdown_signal(draining.on_stop_signal(settings.shutdown_drain))
+            .shutdown_timeout(10)
+            .run();
 
         let (stop_pruner, stopped) = watch::channel(false);
         let pruner = tokio::spawn(housekeeping::run(
-            pool.clone(),
+            databases.pools.shared.clone(),
             settings.session_prune_interval,
             stopped,
         ));
@@ -230,12 +102,12 @@ impl Application {
         Ok(Self {
             port: address.port(),
             server,
-            pool,
-            session_pools,
+            pool: databases.pools.shared,
+            session_pools: databases.pools.sessions,
             pruner,
             stop_pruner,
             #[cfg(feature = "dev-postgres")]
-            dev_postgres,
+            dev_postgres: databases.dev_postgres,
         })
     }
 
@@ -279,6 +151,241 @@ impl Application {
     }
 }
 
+/// The database side: PostgreSQL (started here in development), migrated,
+/// and the pools.
+struct Databases {
+    pools: Pools,
+    #[cfg(feature = "dev-postgres")]
+    dev_postgres: Option<DevPostgres>,
+}
+
+/// The pools, within `DATABASE_MAX_CONNECTIONS` (cheap to clone: handles).
+#[derive(Clone)]
+struct Pools {
+    /// sqlx's pool shared by the process: migrations, pruning, the demo user,
+    /// and the pages' queries when the budget is too small for pools per worker.
+    shared: PgPool,
+    /// How to open each worker's pool for the pages' queries.
+    pages_options: PgConnectOptions,
+    /// How the connections are split.
+    budget: ConnectionBudget,
+    /// How long a query waits for a connection.
+    acquire_timeout: std::time::Duration,
+    /// The session store's pools, one per worker.
+    sessions: WorkerPools,
+}
+
+impl Databases {
+    async fn open(settings: &Settings, workers: usize) -> anyhow::Result<Self> {
+        // Without DATABASE_URL (development), the app starts a PostgreSQL of its own.
+        #[cfg(feature = "dev-postgres")]
+        let (database_url, dev_postgres) = match &settings.database_url {
+            Some(url) => (url.expose().to_owned(), None),
+            None => {
+                let server = start_dev_postgres(settings).await?;
+                (server.url("session_demo"), Some(server))
+            }
+        };
+        #[cfg(not(feature = "dev-postgres"))]
+        let database_url = settings
+            .database_url
+            .as_ref()
+            .map(|url| url.expose().to_owned())
+            .context("DATABASE_URL: required (this build has no private development PostgreSQL)")?;
+        let budget = ConnectionBudget::split(settings.database_max_connections, workers);
+        log::info!(
+            "at most {} PostgreSQL connections: {} shared, {} per worker for the pages, \
+             {} session pool(s) of {}",
+            settings.database_max_connections,
+            budget.shared,
+            budget.pages_per_worker,
+            budget.session_pools,
+            budget.per_session_pool
+        );
+        let pool_settings = PoolSettings {
+            max_connections: budget.shared,
+            acquire_timeout: settings.database_acquire_timeout,
+            statement_timeout: settings.database_statement_timeout,
+        };
+        // Two kinds of pool on one database: sqlx's for the pages' queries and
+        // the migrations, and the session store's own, which skips sqlx's ping
+        // per query on the hottest path (see actix_session_postgres::pool).
+        let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
+        let mut session_options = database::connect_options(&database_url, pool_settings)?;
+        if !settings.session_synchronous_commit {
+            // Opt-in: session writes stop waiting for the disk (see config.rs).
+            session_options = session_options.options([("synchronous_commit", "off")]);
+        }
+        let session_pools = WorkerPools::new(
+            session_options,
+            budget.session_pools,
+            budget.session_pools * budget.per_session_pool,
+            settings.database_acquire_timeout,
+        );
+        Ok(Self {
+            pools: Pools {
+                shared: pool,
+                pages_options: database::connect_options(&database_url, pool_settings)?,
+                budget,
+                acquire_timeout: settings.database_acquire_timeout,
+                sessions: session_pools,
+            },
+            #[cfg(feature = "dev-postgres")]
+            dev_postgres,
+        })
+    }
+}
+
+impl Pools {
+    /// The pool for the pages' queries of a new worker (see
+    /// `ConnectionBudget`), opened lazily on the worker's own runtime; or the
+    /// shared one.
+    fn pages_pool_for_new_worker(&self) -> PgPool {
+        match self.budget.pages_per_worker {
+            0 => self.shared.clone(),
+            size => PgPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(self.acquire_timeout)
+                .connect_lazy_with(self.pages_options.clone()),
+        }
+    }
+}
+
+/// Everything the worker threads share, made once: each worker builds its
+/// `App` from it ([`Shared::app`]).
+#[derive(Clone)]
+struct Shared {
+    pools: Pools,
+    policy: ExpiryPolicy,
+    key: Key,
+    cookie: CookieSettings,
+    session_cookie: SessionCookie,
+    device_cookies: DeviceCookies,
+    rotation: Option<Arc<SecretRotation>>,
+    demo: DemoAccount,
+    /// Built once: every worker shares one count per address.
+    address_limits: AddressLimits,
+    /// The per-address limiter reads it to find the client behind a proxy.
+    trusted_proxies: TrustedProxies,
+    body_timeout: BodyTimeout,
+    edge: Edge,
+}
+
+impl Shared {
+    async fn new(settings: &Settings, pools: &Pools, draining: Draining) -> anyhow::Result<Self> {
+        let key = cookie_key(settings)?;
+        let cookie = CookieSettings {
+            name: settings.cookie_name().into(),
+            secure: settings.cookie_secure,
+        };
+        let demo = if settings.is_production() {
+            DemoAccount(None)
+        } else {
+            users::ensure_demo_user(&pools.shared).await?;
+            DemoAccount(Some((
+                users::DEMO_USERNAME.into(),
+                users::DEMO_PASSWORD.into(),
+            )))
+        };
+        password::warm_up().await;
+        // Two limiters, two buckets per address: signing up does not use up
+        // an address's sign-in attempts, nor the other way round.
+        let address_limiter = || {
+            throttle::address_limiter(settings.address_limit)
+                .context("the per-address limit needs a burst and a period above zero")
+        };
+        let rotation = settings.session_secret_previous.as_ref().map(|previous| {
+            Arc::new(SecretRotation {
+                cookie_name: cookie.name.clone(),
+                current: key.clone(),
+                previous: Key::derive_from(previous.expose().as_bytes()),
+                secure: cookie.secure,
+            })
+        });
+        Ok(Self {
+            pools: pools.clone(),
+            policy: ExpiryPolicy {
+                inactivity: settings.session_ttl,
+                absolute: settings.session_absolute_ttl,
+            },
+            session_cookie: SessionCookie {
+                name: cookie.name.clone(),
+                key: key.clone(),
+            },
+            device_cookies: DeviceCookies::new(
+                key.clone(),
+                cookie.secure,
+                settings.is_production(),
+            ),
+            rotation,
+            key,
+            cookie,
+            demo,
+            address_limits: AddressLimits {
+                login: address_limiter()?,
+                register: address_limiter()?,
+            },
+            trusted_proxies: settings.trusted_proxies.clone(),
+            body_timeout: BodyTimeout(settings.request_body_timeout),
+            edge: Edge {
+                production: settings.is_production(),
+                instance: Instance::new(settings.instance_name.as_deref(), draining),
+            },
+        })
+    }
+
+    /// One worker's app: its pools, the routes, and the middleware stack
+    /// (`middleware/mod.rs`). Runs once in each worker thread, on its own copy.
+    fn app(
+        self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = Error,
+            InitError = (),
+        >,
+    > {
+        let session_pool = self.pools.sessions.for_new_worker();
+        let store = PgSessionStore::new(session_pool.clone(), self.policy);
+        let pages = self.pools.pages_pool_for_new_worker();
+        let rotation = self.rotation;
+        let address_limits = self.address_limits;
+        let edge = Rc::new(self.edge);
+        App::new()
+            .app_data(web::Data::new(pages))
+            .app_data(web::Data::new(session_pool))
+            .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
+            .app_data(self.body_timeout)
+            .app_data(web::Data::new(self.demo))
+            .app_data(web::Data::new(self.session_cookie))
+            .app_data(web::Data::new(self.device_cookies))
+            .app_data(self.trusted_proxies)
+            // Static files and the health check: no session is ever loaded for them.
+            .service(routes::static_files(static_dir()))
+            .service(routes::health_route())
+            // Everything else is a page of a session.
+            .service(
+                web::scope("")
+                    .wrap(headers::private_page())
+                    .wrap(session_middleware(store, self.key, &self.cookie))
+                    .wrap(from_fn(move |req, next| {
+                        reissue_old_cookies(rotation.clone(), req, next)
+                    }))
+                    .wrap(from_fn(store_errors_as_pages))
+                    .configure(move |cfg| routes::session_routes(cfg, &address_limits))
+                    .default_service(web::to(routes::not_found)),
+            )
+            // The last `wrap` runs first (see middleware/mod.rs).
+            .wrap(from_fn(keep_readable_cookies))
+            .wrap(from_fn(limit_request_head))
+            .wrap(from_fn(move |req, next| {
+                middleware::edge(edge.clone(), req, next)
+            }))
+    }
+}
+
 /// Starts (or reuses) the private development PostgreSQL, with its data in
 /// `DEV_DATA_DIR/dev-postgres` (`target/dev-postgres` by default).
 #[cfg(feature = "dev-postgres")]
@@ -290,81 +397,6 @@ async fn start_dev_postgres(settings: &Settings) -> anyhow::Result<DevPostgres> 
     })
     .await
     .context("DATABASE_URL is not set, and the private development PostgreSQL did not start")
-}
-
-/// How `DATABASE_MAX_CONNECTIONS` is shared between the process's pools, so
-/// that all of them together never open more than that.
-///
-/// A quarter of the budget (but at least one connection per worker, while
-/// half the budget allows) goes to the session store's pools, one per worker
-/// thread (see `actix_session_postgres::pool`), the rest to the pages' queries
-/// (users, carts, login failures; the health check runs on the session
-/// store's pool). The store needs few connections: concurrent requests of a
-/// worker share its statements (`actix_session_postgres::batch`), and fewer
-/// connections make larger batches and leave PostgreSQL fewer backends to
-/// switch between on the same cores. `scripts/bench.sh`'s pool sweep measured
-/// it (docs/benchmark.md): two session connections per worker served `GET /`
-/// about half again as fast as four. The pages' statements are not batched,
-/// so they keep the larger share, and neither kind can starve the other.
-///
-/// The pages' share is split again: a small pool shared by the process
-/// (migrations at start, pruning, the demo user) and one pool per worker for
-/// the pages. Per worker for the same reason as the session pools, and one
-/// more: a socket belongs to the runtime of the worker thread that opened
-/// it, and at shutdown each worker stops as soon as its own connections are
-/// done. A connection opened by a worker that has stopped fails for every
-/// other worker still finishing its requests. With fewer connections than
-/// that takes (fewer than about twice the workers, plus one), the workers
-/// share the pages' pool, and a shutdown may fail such a request.
-///
-/// Splits round down, at least one connection each; what rounding leaves
-/// over goes to the shared pool. A limit, not a reservation: every pool
-/// opens connections only when needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionBudget {
-    /// The most connections of the pool shared by the whole process (the
-    /// pages use it too when `pages_per_worker` is 0).
-    pub shared: u32,
-    /// The most connections of each worker's own pool for the pages' queries;
-    /// 0 when the budget is too small for such pools.
-    pub pages_per_worker: u32,
-    /// The worker threads.
-    pub workers: usize,
-    /// How many session pools there are (one per worker while the budget allows).
-    pub session_pools: usize,
-    /// The most connections of each session pool.
-    pub per_session_pool: usize,
-}
-
-impl ConnectionBudget {
-    /// Splits `max_connections` (at least 2: settings refuse less) for `workers` worker threads.
-    pub fn split(max_connections: u32, workers: usize) -> Self {
-        let max_connections = max_connections.max(2) as usize;
-        let workers = workers.max(1);
-        let session_share = (max_connections / 4).max(workers.min(max_connections / 2));
-        let session_pools = workers.min(session_share);
-        let per_session_pool = session_share / session_pools;
-        let pages = max_connections - session_pools * per_session_pool;
-        // One connection stays with the shared pool; the rest, if every
-        // worker can get one, is split between the workers.
-        let pages_per_worker = (pages - 1) / workers;
-        let shared = pages - pages_per_worker * workers;
-        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Self {
-            shared: small(shared),
-            pages_per_worker: small(pages_per_worker),
-            workers,
-            session_pools,
-            per_session_pool,
-        }
-    }
-
-    /// The most connections of all pools together.
-    pub fn total(&self) -> usize {
-        self.shared as usize
-            + self.pages_per_worker as usize * self.workers
-            + self.session_pools * self.per_session_pool
-    }
 }
 
 /// The key that encrypts session cookies, derived from `SESSION_SECRET`.
@@ -392,48 +424,4 @@ fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
         path.display()
     );
     Ok(Key::derive_from(secret.as_bytes()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ConnectionBudget;
-
-    #[test]
-    fn the_pools_together_never_exceed_the_budget() {
-        for max in 2..=64 {
-            for workers in 1..=16 {
-                let budget = ConnectionBudget::split(max, workers);
-                assert!(
-                    budget.total() <= max as usize,
-                    "{max} for {workers}: {budget:?}"
-                );
-                let pages = budget.shared as usize + budget.pages_per_worker as usize * workers;
-                assert!(pages >= max as usize / 2, "{max} for {workers}: {budget:?}");
-                assert!(budget.shared >= 1);
-                assert!(budget.session_pools >= 1 && budget.per_session_pool >= 1);
-                assert!(budget.session_pools <= workers);
-            }
-        }
-        let default = ConnectionBudget::split(16, 2);
-        assert_eq!(
-            (
-                default.shared,
-                default.pages_per_worker,
-                default.session_pools,
-                default.per_session_pool
-            ),
-            (2, 5, 2, 2)
-        );
-        let small = ConnectionBudget::split(4, 2);
-        assert_eq!(
-            (
-                small.shared,
-                small.pages_per_worker,
-                small.session_pools,
-                small.per_session_pool
-            ),
-            (2, 0, 2, 1),
-            "too small for pools of their own: the workers share the pages' pool"
-        );
-    }
 }
