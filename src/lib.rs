@@ -17,6 +17,8 @@ pub mod error;
 pub mod forms;
 /// The background task that deletes what has expired.
 pub mod housekeeping;
+/// The log's format: text or JSON lines, each with its request id.
+pub mod logging;
 /// The middleware stack: errors become responses once, at its edge.
 pub mod middleware;
 /// Random tokens: CSRF tokens, cart ids, the development secret.

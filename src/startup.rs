@@ -330,6 +330,7 @@ impl Shared {
             edge: Edge {
                 production: settings.is_production(),
                 instance: Instance::new(settings.instance_name.as_deref(), draining),
+                trusted_proxies: settings.trusted_proxies.clone(),
             },
         })
     }

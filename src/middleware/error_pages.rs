@@ -9,13 +9,15 @@ use actix_web::{
     http::header::{self, HeaderValue},
 };
 
+use super::request_id::RequestId;
 use crate::{error::ErrorPage, routes::error_page};
 
 /// `response` with its error page rendered, if it carries one.
 pub(crate) fn render<B: MessageBody>(
     response: ServiceResponse<B>,
+    id: &RequestId,
 ) -> ServiceResponse<EitherBody<B, BoxBody>> {
-    match page_html(response.response()) {
+    match page_html(response.response(), id) {
         Some(html) => response.map_body(|head, _| {
             head.headers.insert(header::CONTENT_TYPE, html_type());
             EitherBody::right(BoxBody::new(html))
@@ -25,8 +27,8 @@ pub(crate) fn render<B: MessageBody>(
 }
 
 /// The same for a response made from an error that reached the edge.
-pub(crate) fn render_boxed(mut response: HttpResponse) -> HttpResponse {
-    match page_html(&response) {
+pub(crate) fn render_boxed(mut response: HttpResponse, id: &RequestId) -> HttpResponse {
+    match page_html(&response, id) {
         Some(html) => {
             response
                 .headers_mut()
@@ -37,8 +39,8 @@ pub(crate) fn render_boxed(mut response: HttpResponse) -> HttpResponse {
     }
 }
 
-fn page_html<B>(response: &HttpResponse<B>) -> Option<String> {
-    error_page::html(response.extensions().get::<ErrorPage>()?)
+fn page_html<B>(response: &HttpResponse<B>, id: &RequestId) -> Option<String> {
+    error_page::html(response.extensions().get::<ErrorPage>()?, id.as_str())
 }
 
 fn html_type() -> HeaderValue {

@@ -7,8 +7,9 @@
 //!    response, which then gets everything every response gets: its error
 //!    page rendered in the layout ([`error_pages`]), the security headers
 //!    ([`headers`]), the instance's name and, while draining,
-//!    `Connection: close` ([`instance`]), and its line in the access log
-//!    ([`access_log`]).
+//!    `Connection: close` ([`instance`]), the request's id
+//!    ([`request_id`]: every log line written while it is served carries it
+//!    too), and its line in the access log ([`access_log`]).
 //! 2. [`request_limits`]: oversized request heads are refused before any work.
 //! 3. [`cookie_header`]: unreadable pairs are dropped before anything reads cookies.
 //! 4. The router; the pages of a session have the session's own layers
@@ -34,6 +35,7 @@ pub(crate) mod cookie_header;
 pub(crate) mod error_pages;
 pub(crate) mod headers;
 pub(crate) mod instance;
+pub(crate) mod request_id;
 pub(crate) mod request_limits;
 
 use std::rc::Rc;
@@ -46,7 +48,9 @@ use actix_web::{
     middleware::Next,
 };
 
+use crate::trusted_proxies::TrustedProxies;
 use instance::Instance;
+use request_id::RequestId;
 
 /// What the edge adds to every response, built once per worker.
 #[derive(Debug, Clone)]
@@ -55,13 +59,18 @@ pub(crate) struct Edge {
     pub(crate) production: bool,
     /// The instance's name and drain state.
     pub(crate) instance: Instance,
+    /// Who may name the client and the request id (`TRUSTED_PROXIES`).
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 impl Edge {
     /// Everything every final response gets, whatever made it.
-    fn finish<B>(&self, response: &mut HttpResponse<B>) {
+    fn finish<B>(&self, response: &mut HttpResponse<B>, id: &RequestId) {
         headers::add_security_headers(response.headers_mut(), self.production);
         self.instance.mark(response);
+        response
+            .headers_mut()
+            .insert(request_id::X_REQUEST_ID, id.header_value());
     }
 }
 
@@ -71,23 +80,38 @@ pub(crate) async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let access = access_log::Entry::begin(&req);
+    let id = RequestId::of(&req, &edge.trusted_proxies);
+    // Everything below, and every log line written meanwhile, runs with the id.
+    id.clone().scope(serve(edge, id, req, next)).await
+}
+
+async fn serve(
+    edge: Rc<Edge>,
+    id: RequestId,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+    let access = access_log::Entry::begin(&req, &edge.trusted_proxies);
+    // The route template that will serve the request ("/cart/add", never the
+    // raw path): asked now, because an error comes back without the request.
+    let route = req.match_pattern();
+    let method = req.method().clone();
     match next.call(req).await {
         Ok(response) => {
-            let mut response = error_pages::render(response);
-            edge.finish(response.response_mut());
+            let mut response = error_pages::render(response, &id);
+            edge.finish(response.response_mut(), &id);
             if let Some(access) = access {
-                access.finish(response.status());
+                access.finish(method.as_str(), route.as_deref(), response.status());
             }
             Ok(response)
         }
         Err(error) => {
             // The error's own response (`AppError::error_response` logs a
             // 5xx's cause here, once), as a page in the layout.
-            let mut response = error_pages::render_boxed(error.error_response());
-            edge.finish(&mut response);
+            let mut response = error_pages::render_boxed(error.error_response(), &id);
+            edge.finish(&mut response, &id);
             if let Some(access) = access {
-                access.finish(response.status());
+                access.finish(method.as_str(), route.as_deref(), response.status());
             }
             // Without the request there is no `ServiceResponse` to make: the
             // finished response travels inside the error, and actix-web sends

@@ -19,16 +19,20 @@ struct ErrorTemplate<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// This request's id, shown on 5xx pages: a user who reports the error
+    /// quotes it, and it finds the request's log lines.
+    request_id: Option<&'a str>,
 }
 
 /// The HTML of `page` in the layout, or `None` if it does not render (the
-/// response then keeps its plain-text message).
-pub(crate) fn html(page: &ErrorPage) -> Option<String> {
+/// response then keeps its plain-text message). A 5xx page shows `request_id`.
+pub(crate) fn html(page: &ErrorPage, request_id: &str) -> Option<String> {
     let html = ErrorTemplate {
         layout: Layout::anonymous(""),
         status: page.status.as_u16(),
         title: page.title,
         message: &page.message,
+        request_id: page.status.is_server_error().then_some(request_id),
     }
     .render();
     html.inspect_err(|error| log::error!("rendering the error page failed: {error}"))
