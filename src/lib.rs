@@ -19,6 +19,8 @@ pub mod forms;
 pub mod housekeeping;
 /// The log's format: text or JSON lines, each with its request id.
 pub mod logging;
+/// Metrics in the Prometheus text format, on `METRICS_ADDR`.
+pub mod metrics;
 /// The middleware stack: errors become responses once, at its edge.
 pub mod middleware;
 /// Random tokens: CSRF tokens, cart ids, the development secret.

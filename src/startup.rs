@@ -33,6 +33,7 @@ use crate::{
     database::{self, ConnectionBudget, PoolSettings},
     forms::BodyTimeout,
     housekeeping,
+    metrics::{self, Metrics},
     middleware::{
         self, Edge, cookie_header::keep_readable_cookies, headers, instance::Instance,
         request_limits::limit_request_head,
@@ -57,6 +58,8 @@ fn static_dir() -> PathBuf {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics server on `METRICS_ADDR`, and its port.
+    metrics: Option<(Server, u16)>,
     pool: PgPool,
     session_pools: WorkerPools,
     pruner: JoinHandle<()>,
@@ -75,7 +78,36 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let databases = Databases::open(&settings, workers).await?;
         let draining = Draining::default();
-        let shared = Shared::new(&settings, &databases.pools, draining.clone()).await?;
+        // The metrics' listener first: `METRICS_ADDR` in use stops the start
+        // before the public listener opens.
+        let metrics = match settings.metrics_addr {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("METRICS_ADDR: binding {address}"))?;
+                let address = listener.local_addr()?;
+                let registry = Arc::new(
+                    Metrics::new(
+                        databases.pools.shared.clone(),
+                        databases.pools.sessions.clone(),
+                    )
+                    .context("registering the metrics")?,
+                );
+                log::info!("metrics on http://{address}/metrics");
+                Some((
+                    registry.clone(),
+                    metrics::serve(listener, registry)?,
+                    address.port(),
+                ))
+            }
+        };
+        let shared = Shared::new(
+            &settings,
+            &databases.pools,
+            draining.clone(),
+            metrics.as_ref().map(|(registry, ..)| registry.clone()),
+        )
+        .await?;
 
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -102,6 +134,7 @@ impl Application {
         Ok(Self {
             port: address.port(),
             server,
+            metrics: metrics.map(|(_, server, port)| (server, port)),
             pool: databases.pools.shared,
             session_pools: databases.pools.sessions,
             pruner,
@@ -114,6 +147,11 @@ impl Application {
     /// The port the server listens on (useful with `BIND_ADDR=...:0`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `GET /metrics` is served on, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The database pool the application uses.
@@ -135,7 +173,15 @@ impl Application {
     /// Serves until the server stops (Ctrl-C, SIGTERM or a handle's `stop`), then
     /// stops the pruning task, closes the pool and stops the private PostgreSQL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let served = self.server.await;
+        if let Some((handle, server)) = metrics {
+            handle.stop(true).await;
+            let _ = server.await;
+        }
         let _ = self.stop_pruner.send(true);
         let _ = self.pruner.await;
         self.session_pools.close();
@@ -269,10 +315,16 @@ struct Shared {
     trusted_proxies: TrustedProxies,
     body_timeout: BodyTimeout,
     edge: Edge,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Shared {
-    async fn new(settings: &Settings, pools: &Pools, draining: Draining) -> anyhow::Result<Self> {
+    async fn new(
+        settings: &Settings,
+        pools: &Pools,
+        draining: Draining,
+        metrics: Option<Arc<Metrics>>,
+    ) -> anyhow::Result<Self> {
         let key = cookie_key(settings)?;
         let cookie = CookieSettings {
             name: settings.cookie_name().into(),
@@ -331,7 +383,9 @@ impl Shared {
                 production: settings.is_production(),
                 instance: Instance::new(settings.instance_name.as_deref(), draining),
                 trusted_proxies: settings.trusted_proxies.clone(),
+                metrics: metrics.clone(),
             },
+            metrics,
         })
     }
 
@@ -351,11 +405,19 @@ impl Shared {
         let session_pool = self.pools.sessions.for_new_worker();
         let store = PgSessionStore::new(session_pool.clone(), self.policy);
         let pages = self.pools.pages_pool_for_new_worker();
+        if let Some(metrics) = &self.metrics
+            && self.pools.budget.pages_per_worker > 0
+        {
+            metrics.watch_pages_pool(pages.clone());
+        }
         let rotation = self.rotation;
         let address_limits = self.address_limits;
         let edge = Rc::new(self.edge);
-        App::new()
-            .app_data(web::Data::new(pages))
+        let mut app = App::new();
+        if let Some(metrics) = self.metrics {
+            app = app.app_data(web::Data::from(metrics));
+        }
+        app.app_data(web::Data::new(pages))
             .app_data(web::Data::new(session_pool))
             .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
             .app_data(self.body_timeout)

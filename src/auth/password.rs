@@ -32,7 +32,10 @@
 
 use std::{
     fmt,
-    sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError},
+    sync::{
+        Arc, LazyLock, Mutex, OnceLock, PoisonError,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -91,6 +94,42 @@ impl From<HashingError> for AppError {
     }
 }
 
+/// How the hashing slots are doing, for the metrics (`metrics.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct HashingQueue {
+    /// Requests waiting for a slot now.
+    pub waiting: usize,
+    /// Requests told [`HashingError::Busy`] since the start.
+    pub refused: u64,
+}
+
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// The hashing slots' queue as it is now.
+pub fn queue() -> HashingQueue {
+    HashingQueue {
+        waiting: WAITING.load(Ordering::Relaxed),
+        refused: REFUSED.load(Ordering::Relaxed),
+    }
+}
+
+/// Counts a request as waiting for a slot until dropped.
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Self {
+        WAITING.fetch_add(1, Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The memory of one Argon2 computation, reused from one to the next.
 struct Memory(Vec<Block>);
 
@@ -132,10 +171,16 @@ impl Slots {
         &self,
         job: impl FnOnce(&mut Memory) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, HashingError> {
+        let waiting = Waiting::start();
         let permit = tokio::time::timeout(self.max_wait, self.free.clone().acquire_owned())
             .await
-            .map_err(|_| HashingError::Busy)?
-            .map_err(|_| HashingError::Busy)?;
+            .ok()
+            .and_then(Result::ok);
+        drop(waiting);
+        let Some(permit) = permit else {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Err(HashingError::Busy);
+        };
         let memories = self.memories.clone();
         // The permit and the memory go into the blocking task and come back when
         // it ends, even when the request that asked has gone away meanwhile.

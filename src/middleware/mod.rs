@@ -10,6 +10,10 @@
 //!    `Connection: close` ([`instance`]), the request's id
 //!    ([`request_id`]: every log line written while it is served carries it
 //!    too), and its line in the access log ([`access_log`]).
+//!    It records the request's metrics too: `http_server_active_requests`,
+//!    `http_server_request_duration_seconds` and the 503s by cause
+//!    (`metrics.rs`). (Login attempts are counted around their route:
+//!    [`metrics`].)
 //! 2. [`request_limits`]: oversized request heads are refused before any work.
 //! 3. [`cookie_header`]: unreadable pairs are dropped before anything reads cookies.
 //! 4. The router; the pages of a session have the session's own layers
@@ -35,10 +39,11 @@ pub(crate) mod cookie_header;
 pub(crate) mod error_pages;
 pub(crate) mod headers;
 pub(crate) mod instance;
+pub(crate) mod metrics;
 pub(crate) mod request_id;
 pub(crate) mod request_limits;
 
-use std::rc::Rc;
+use std::{rc::Rc, sync::Arc, time::Instant};
 
 use actix_web::{
     HttpResponse,
@@ -48,12 +53,12 @@ use actix_web::{
     middleware::Next,
 };
 
-use crate::trusted_proxies::TrustedProxies;
+use crate::{error::UnavailableCause, metrics::Metrics, trusted_proxies::TrustedProxies};
 use instance::Instance;
 use request_id::RequestId;
 
 /// What the edge adds to every response, built once per worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Edge {
     /// Production: HSTS too.
     pub(crate) production: bool,
@@ -61,17 +66,47 @@ pub(crate) struct Edge {
     pub(crate) instance: Instance,
     /// Who may name the client and the request id (`TRUSTED_PROXIES`).
     pub(crate) trusted_proxies: TrustedProxies,
+    /// The metrics, when `METRICS_ADDR` is set.
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 impl Edge {
     /// Everything every final response gets, whatever made it.
-    fn finish<B>(&self, response: &mut HttpResponse<B>, id: &RequestId) {
+    fn finish<B>(&self, response: &mut HttpResponse<B>, id: &RequestId, served: Served) {
         headers::add_security_headers(response.headers_mut(), self.production);
         self.instance.mark(response);
         response
             .headers_mut()
             .insert(request_id::X_REQUEST_ID, id.header_value());
+        let status = response.status();
+        if let Some(metrics) = &self.metrics {
+            let route = served.route.as_deref().unwrap_or("");
+            metrics.request_finished(
+                served.method,
+                route,
+                status.as_str(),
+                served.started.elapsed(),
+            );
+            if let Some(UnavailableCause(cause)) = response.extensions().get() {
+                metrics.unavailable(cause);
+            }
+        }
+        if let Some(access) = served.access {
+            access.finish(served.method_text.as_str(), served.route.as_deref(), status);
+        }
     }
+}
+
+/// What the edge noted of a request before passing it on.
+struct Served {
+    started: Instant,
+    /// The method's metric label (`_OTHER` for unknown ones).
+    method: &'static str,
+    /// The method as sent, for the access log.
+    method_text: actix_web::http::Method,
+    /// The route template, `None` when nothing matched.
+    route: Option<String>,
+    access: Option<access_log::Entry>,
 }
 
 /// The edge of the stack: see the module documentation.
@@ -91,28 +126,33 @@ async fn serve(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let access = access_log::Entry::begin(&req, &edge.trusted_proxies);
-    // The route template that will serve the request ("/cart/add", never the
-    // raw path): asked now, because an error comes back without the request.
-    let route = req.match_pattern();
-    let method = req.method().clone();
+    let (method_index, method) = crate::metrics::method_label(req.method());
+    // Counted as active until answered, or abandoned by its client.
+    let _active = edge
+        .metrics
+        .as_ref()
+        .map(|m| m.request_started(method_index));
+    let served = Served {
+        started: Instant::now(),
+        method,
+        method_text: req.method().clone(),
+        // The route template that will serve the request ("/cart/add", never
+        // the raw path): asked now, because an error comes back without the
+        // request.
+        route: req.match_pattern(),
+        access: access_log::Entry::begin(&req, &edge.trusted_proxies),
+    };
     match next.call(req).await {
         Ok(response) => {
             let mut response = error_pages::render(response, &id);
-            edge.finish(response.response_mut(), &id);
-            if let Some(access) = access {
-                access.finish(method.as_str(), route.as_deref(), response.status());
-            }
+            edge.finish(response.response_mut(), &id, served);
             Ok(response)
         }
         Err(error) => {
             // The error's own response (`AppError::error_response` logs a
             // 5xx's cause here, once), as a page in the layout.
             let mut response = error_pages::render_boxed(error.error_response(), &id);
-            edge.finish(&mut response, &id);
-            if let Some(access) = access {
-                access.finish(method.as_str(), route.as_deref(), response.status());
-            }
+            edge.finish(&mut response, &id, served);
             // Without the request there is no `ServiceResponse` to make: the
             // finished response travels inside the error, and actix-web sends
             // exactly it.

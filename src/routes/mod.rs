@@ -28,6 +28,7 @@ use askama::Template;
 use crate::{
     auth::{guard::require_sign_in, throttle::AddressLimiter},
     error::AppError,
+    middleware::metrics,
 };
 
 /// The per-address limiters of the two routes that hash passwords for
@@ -58,7 +59,9 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimi
             Endpoint::at("/login").get(login::form).post_route(
                 web::post()
                     .to(login::submit)
-                    .wrap(Governor::new(&address_limits.login)),
+                    .wrap(from_fn(metrics::past_address_limit))
+                    .wrap(Governor::new(&address_limits.login))
+                    .wrap(from_fn(metrics::count_login_attempts)),
             ),
         )
         .service(Endpoint::at("/logout").post(login::logout))

@@ -23,6 +23,7 @@ mod key_hash;
 mod load;
 mod logs;
 mod methods;
+mod metrics;
 mod migrations;
 mod outage;
 mod outage_under_load;
