@@ -316,6 +316,8 @@ struct Shared {
     body_timeout: BodyTimeout,
     edge: Edge,
     metrics: Option<Arc<Metrics>>,
+    /// Readiness fails while it is set.
+    draining: Draining,
 }
 
 impl Shared {
@@ -381,11 +383,12 @@ impl Shared {
             body_timeout: BodyTimeout(settings.request_body_timeout),
             edge: Edge {
                 production: settings.is_production(),
-                instance: Instance::new(settings.instance_name.as_deref(), draining),
+                instance: Instance::new(settings.instance_name.as_deref(), draining.clone()),
                 trusted_proxies: settings.trusted_proxies.clone(),
                 metrics: metrics.clone(),
             },
             metrics,
+            draining,
         })
     }
 
@@ -418,6 +421,7 @@ impl Shared {
             app = app.app_data(web::Data::from(metrics));
         }
         app.app_data(web::Data::new(pages))
+            .app_data(web::Data::new(self.draining))
             .app_data(web::Data::new(session_pool))
             .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
             .app_data(self.body_timeout)
@@ -427,7 +431,7 @@ impl Shared {
             .app_data(self.trusted_proxies)
             // Static files and the health check: no session is ever loaded for them.
             .service(routes::static_files(static_dir()))
-            .service(routes::health_route())
+            .service(routes::health_routes())
             // Everything else is a page of a session.
             .service(
                 web::scope("")

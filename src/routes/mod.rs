@@ -89,9 +89,13 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimi
         );
 }
 
-/// `/healthz`, outside the session middleware.
-pub fn health_route() -> Endpoint {
-    Endpoint::at("/healthz").get(health::healthz)
+/// `/healthz`, `/readyz` and `/livez`, outside the session middleware (see `health.rs`).
+pub fn health_routes() -> impl HttpServiceFactory {
+    (
+        Endpoint::at("/healthz").get(health::healthz),
+        Endpoint::at("/readyz").get(health::readyz),
+        Endpoint::at("/livez").get(health::livez),
+    )
 }
 
 /// The files in `dir` under `/static`, for GET and HEAD; a missing file is the

@@ -33,6 +33,7 @@ mod password_hashing;
 mod password_race;
 mod pool_exhaustion;
 mod random_requests;
+mod readiness;
 mod request_ids;
 mod request_limits;
 mod retry_after;
