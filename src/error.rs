@@ -3,7 +3,7 @@
 //! Handlers return `Result<_, AppError>` and use `?`. Each variant chooses its
 //! status code, its headers and the words shown to the visitor; the cause of a
 //! 5xx is logged once, with its chain, and never shown. How the page looks is
-//! decided elsewhere: every error response carries an [`ErrorPage`], which
+//! decided elsewhere: every error response carries an [`ErrorPage`](crate::error::ErrorPage), which
 //! `routes::error_page` renders inside the site's layout. So this module, like
 //! the settings, sits at the bottom of the crate and imports nothing from it.
 

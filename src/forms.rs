@@ -2,8 +2,8 @@
 //! `PlainForm<T>`, the same without the CSRF check (only logout needs that).
 //!
 //! `CsrfForm` does three checks, in this order, before the handler runs:
-//! 1. the body is at most [`MAX_BODY_BYTES`] (else `413`) and arrives within
-//!    the [`BodyTimeout`] (else `408`, and the connection is closed, so a
+//! 1. the body is at most [`MAX_BODY_BYTES`](crate::forms::MAX_BODY_BYTES) (else `413`) and arrives within
+//!    the [`BodyTimeout`](crate::forms::BodyTimeout) (else `408`, and the connection is closed, so a
 //!    client that stops sending cannot hold it open);
 //! 2. its `csrf_token` field equals this session's token (else `403`, and the
 //!    handler never runs, so nothing changes);

@@ -7,13 +7,13 @@
 //! the app's own under `session_demo_`. `docs/operations.md` says what each
 //! means and which alerts are worth setting.
 //!
-//! **Why the `prometheus` crate.** A registry belongs to one [`Metrics`],
+//! **Why the `prometheus` crate.** A registry belongs to one `Metrics`,
 //! made by one `Application`, instead of a process-wide recorder (the
 //! `metrics` crate's model): every app a test starts counts on its own. Its
 //! metric handles are updated with atomics, and a label set that exists
 //! costs a hash lookup, no allocation. Histograms get their buckets
 //! explicitly (OpenTelemetry's advisory ones). Without its default features
-//! it brings no protobuf and no HTTP server: [`serve`] is a one-worker
+//! it brings no protobuf and no HTTP server: `serve` is a one-worker
 //! actix-web server on a listener of its own.
 //!
 //! **Bounded labels.** No label value comes from a client as it is: the
@@ -109,7 +109,7 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every metric; `shared` is the process's sqlx pool and
     /// `session_pools` the store's (the pages' pools of the workers are
-    /// added by [`Metrics::watch_pages_pool`]).
+    /// added by `Metrics::watch_pages_pool`).
     pub fn new(shared: PgPool, session_pools: WorkerPools) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let request_duration = HistogramVec::new(

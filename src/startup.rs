@@ -1,10 +1,10 @@
 //! `Application::build`: from settings to a running server. `main` and every
 //! test call it, so the tests exercise exactly what production runs.
 //!
-//! Three steps: [`Databases::open`] (PostgreSQL, the migrations, the pools
-//! within `DATABASE_MAX_CONNECTIONS`), [`Shared::new`] (everything the worker
+//! Three steps: `Databases::open` (PostgreSQL, the migrations, the pools
+//! within `DATABASE_MAX_CONNECTIONS`), `Shared::new` (everything the worker
 //! threads share: keys, cookies, limiters, the middleware's settings), then
-//! one [`Shared::app`] per worker thread.
+//! one `Shared::app` per worker thread.
 
 use std::{net::TcpListener, path::PathBuf, rc::Rc, sync::Arc};
 

@@ -2,23 +2,23 @@
 //!
 //! Outermost first, as a request meets it:
 //!
-//! 1. [`edge`]: the one place that sees a request's `Result`. Whatever comes
+//! 1. `edge`: the one place that sees a request's `Result`. Whatever comes
 //!    back from inside, a response or an error, leaves it as one final
 //!    response, which then gets everything every response gets: its error
-//!    page rendered in the layout ([`error_pages`]), the security headers
-//!    ([`headers`]), the instance's name and, while draining,
-//!    `Connection: close` ([`instance`]), the request's id
-//!    ([`request_id`]: every log line written while it is served carries it
-//!    too), and its line in the access log ([`access_log`]).
+//!    page rendered in the layout (`error_pages`), the security headers
+//!    (`headers`), the instance's name and, while draining,
+//!    `Connection: close` (`instance`), the request's id
+//!    (`request_id`: every log line written while it is served carries it
+//!    too), and its line in the access log (`access_log`).
 //!    It records the request's metrics too: `http_server_active_requests`,
 //!    `http_server_request_duration_seconds` and the 503s by cause
 //!    (`metrics.rs`). (Login attempts are counted around their route:
-//!    [`metrics`].)
-//! 2. [`request_limits`]: oversized request heads are refused before any work.
-//! 3. [`cookie_header`]: unreadable pairs are dropped before anything reads cookies.
+//!    `metrics`.)
+//! 2. `request_limits`: oversized request heads are refused before any work.
+//! 3. `cookie_header`: unreadable pairs are dropped before anything reads cookies.
 //! 4. The router; the pages of a session have the session's own layers
 //!    (`session/middleware.rs`: the store's failures, secret rotation,
-//!    actix-session) and `Cache-Control: no-store` ([`headers::private_page`]).
+//!    actix-session) and `Cache-Control: no-store` (`headers::private_page`).
 //!
 //! **Why one edge and not a layer per concern.** A middleware that fails
 //! (actix-session does, when its store fails) returns an `Err`, not a

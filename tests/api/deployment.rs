@@ -7,7 +7,8 @@
 //! requests land on every instance with its session intact; an instance
 //! stopped with SIGTERM, and then a rolling restart of all three under load,
 //! fail no request and lose no update; the per-address limiter tells clients
-//! behind nginx apart and ignores a forged `X-Forwarded-For`.
+//! behind nginx apart and ignores a forged `X-Forwarded-For`; Debian's
+//! Prometheus scrapes every instance's `METRICS_ADDR` and sees the requests.
 //!
 //! Needs `nginx` and `openssl` (Debian's packages). Without nginx the tests
 //! say they were skipped and pass, unless `CI_REQUIRE_NGINX` is set (CI sets
@@ -329,6 +330,156 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 // ---------------------------------------------------------------------------
 // The browser walk.
 
+/// Debian's Prometheus scrapes the three instances' `METRICS_ADDR`s: all three
+/// targets are up, and the request count it reads rises with requests sent
+/// through nginx. On the way, one request id runs from nginx's log to the
+/// app's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_every_instance_and_sees_the_requests() {
+    let Some(prometheus) = find_program("prometheus") else {
+        if std::env::var_os("CI_REQUIRE_PROMETHEUS").is_some() {
+            panic!("CI_REQUIRE_PROMETHEUS is set but prometheus was not found");
+        }
+        println!("prometheus test skipped: prometheus not found (Debian: prometheus)");
+        return;
+    };
+    let Some(cluster) = Cluster::start("prometheus").await else {
+        return;
+    };
+    let folder = cluster._folder.0.join("prometheus");
+    std::fs::create_dir_all(&folder).expect("a folder");
+    let targets: Vec<String> = cluster
+        .instances
+        .iter()
+        .map(|i| format!("'127.0.0.1:{}'", i.metrics_port))
+        .collect();
+    let config = folder.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: session-demo\n    static_configs:\n\
+             \u{20}     - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .expect("the configuration");
+    let port = free_port();
+    let log = std::fs::File::create(folder.join("prometheus.log")).expect("a log");
+    let child = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            folder.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prometheus starts");
+    let _prometheus = KillOnDrop(child);
+
+    let query = |promql: &'static str| async move {
+        let response = plain_client()
+            .post(format!("http://127.0.0.1:{port}/api/v1/query"))
+            .form(&[("query", promql)])
+            .send()
+            .await
+            .ok()?;
+        let body: serde_json::Value = response.json().await.ok()?;
+        let result = body["data"]["result"].as_array()?.clone();
+        Some(
+            result
+                .iter()
+                .filter_map(|sample| sample["value"][1].as_str()?.parse::<f64>().ok())
+                .collect::<Vec<f64>>(),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(up) = query("up{job=\"session-demo\"}").await
+            && up.len() == 3
+            && up.iter().all(|&v| v == 1.0)
+        {
+            break;
+        }
+        let log = std::fs::read_to_string(folder.join("prometheus.log")).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "three targets up; prometheus: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let total = || async {
+        query("sum(http_server_request_duration_seconds_count{http_route=\"/\"})")
+            .await
+            .and_then(|values| values.first().copied())
+            .unwrap_or(0.0)
+    };
+    let before = total().await;
+    let visitor = cluster.visitor(None);
+
+    // One request id from nginx's log line to the app's answer: nginx makes
+    // one, or keeps the one that came with the request.
+    let response = visitor.get("/visits").await.expect("an answer");
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "nginx's $request_id: {id}"
+    );
+    let kept = visitor
+        .client
+        .get(format!("{}/visits", visitor.origin))
+        .header("x-request-id", "from-the-balancer-1")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(kept.headers()["x-request-id"], "from-the-balancer-1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(cluster._folder.0.join("logs/session-demo.access.log"))
+            .unwrap_or_default();
+        if log.contains(&format!("request_id={id} "))
+            && log.contains("request_id=from-the-balancer-1 ")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nginx logs the ids: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for _ in 0..30 {
+        let response = visitor.get("/").await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = total().await;
+        if now >= before + 30.0 {
+            println!("GET / counted by Prometheus: {before} then {now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the count rises by 30: {before} then {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn browser_walk(cluster: &Cluster, chromedriver: &Path) {
     let driver = Chromedriver::start(chromedriver).await;
     let mut capabilities = browser::capabilities(driver.profile.path());
@@ -646,6 +797,8 @@ impl Drop for Nginx {
 struct Instance {
     name: String,
     port: u16,
+    /// Its `METRICS_ADDR` port.
+    metrics_port: u16,
     vars: Vec<(String, String)>,
     binary: Option<RunningBinary>,
     /// Warnings and errors logged by its earlier processes.
@@ -678,9 +831,16 @@ impl Instance {
             self.trouble.extend(
                 log.lines()
                     .filter(|line| {
-                        [" WARN ", " ERROR ", "panicked"]
-                            .iter()
-                            .any(|word| line.contains(word))
+                        // Text lines, or JSON ones (production.env: LOG_FORMAT=json).
+                        [
+                            " WARN ",
+                            " ERROR ",
+                            "\"level\":\"WARN\"",
+                            "\"level\":\"ERROR\"",
+                            "panicked",
+                        ]
+                        .iter()
+                        .any(|word| line.contains(word))
                     })
                     .map(|line| format!("{}: {line}", self.name)),
             );
@@ -788,13 +948,15 @@ impl Cluster {
         let env = production_env(&database_url, &secret);
         let mut instances: Vec<Instance> = (1..=3)
             .map(|n| {
-                let port = free_port();
+                let (port, metrics_port) = (free_port(), free_port());
                 let mut vars = env.clone();
                 vars.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
                 vars.push(("INSTANCE_NAME".into(), format!("instance-{n}")));
+                vars.push(("METRICS_ADDR".into(), format!("127.0.0.1:{metrics_port}")));
                 Instance {
                     name: format!("instance-{n}"),
                     port,
+                    metrics_port,
                     vars,
                     binary: None,
                     trouble: Vec::new(),
