@@ -4,27 +4,89 @@ use std::{sync::LazyLock, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    PgPool, Postgres,
+    AssertSqlSafe, PgPool, Postgres,
     migrate::{MigrateDatabase, Migrator},
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-/// The whole schema in one sequence, by version: the session store's
-/// migrations (the `sessions` table, versions 1 and 4) and the app's own in
-/// `migrations/` (users, carts, and the columns they add to `sessions`).
+/// The app's own migrations (`migrations/`: users, carts, and the columns
+/// they add to `sessions`), recorded in sqlx's usual `_sqlx_migrations`.
 ///
-/// One migrator, recording in sqlx's usual table, as before the store became
-/// a crate of its own: databases migrated then find the same versions and
-/// checksums.
+/// The session store's migrations are not among them: the store's crate
+/// runs its own ([`actix_session_postgres::migrator`]) and records them in a
+/// table of its own, so each side numbers its migrations as it likes and a
+/// new one on either side can never clash with the other's. Until this
+/// release both were recorded here; the store's versions found in this table
+/// are tolerated (`ignore_missing`), and moved to the store's table once
+/// ([`adopt_store_migrations`]).
 pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    static APP: Migrator = sqlx::migrate!();
-    Migrator::with_migrations(
-        actix_session_postgres::migrations()
-            .chain(APP.iter())
-            .cloned()
-            .collect(),
-    )
+    let mut migrator = sqlx::migrate!();
+    migrator.set_ignore_missing(true);
+    migrator
 });
+
+/// Brings the schema up to date: the store's migrations first (the app's
+/// alter the store's `sessions` table), then the app's.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    adopt_store_migrations(pool)
+        .await
+        .context("moving the session store's migration records to its own table")?;
+    actix_session_postgres::migrator()
+        .run(pool)
+        .await
+        .context("running the session store's migrations")?;
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("running the app's migrations")?;
+    Ok(())
+}
+
+/// For a database migrated by a release that recorded the store's migrations
+/// in `_sqlx_migrations` with the app's: copies those records, as they are
+/// (same versions, same checksums), into the store's own table, so that the
+/// store's migrator finds them applied instead of running them again. Does
+/// nothing on a new database, or once the store's table exists.
+///
+/// One transaction under an advisory lock: instances starting at once take
+/// turns, and only the first one copies.
+async fn adopt_store_migrations(pool: &PgPool) -> Result<(), sqlx::Error> {
+    const TABLE: &str = actix_session_postgres::MIGRATIONS_TABLE;
+    let store_versions: Vec<i64> = actix_session_postgres::migrations()
+        .map(|migration| migration.version)
+        .collect();
+    let mut tx = pool.begin().await?;
+    // An arbitrary constant ("SDADOPT!" in ASCII), taken for this transaction only.
+    sqlx::query("SELECT pg_advisory_xact_lock(x'5344414450544f21'::bigint)")
+        .execute(&mut *tx)
+        .await?;
+    let (store_table, legacy_table): (bool, bool) = sqlx::query_as(
+        "SELECT to_regclass($1) IS NOT NULL, to_regclass('_sqlx_migrations') IS NOT NULL",
+    )
+    .bind(TABLE)
+    .fetch_one(&mut *tx)
+    .await?;
+    if store_table || !legacy_table {
+        return Ok(());
+    }
+    // `LIKE ... INCLUDING ALL`: the same columns, defaults and key as the
+    // table sqlx makes, so the store's migrator takes it for its own.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE TABLE {TABLE} (LIKE _sqlx_migrations INCLUDING ALL)"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let adopted = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {TABLE} SELECT * FROM _sqlx_migrations WHERE version = ANY($1)"
+    )))
+    .bind(&store_versions)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    log::info!("the session store's {adopted} migration record(s) now live in {TABLE}");
+    Ok(())
+}
 
 /// How the pool behaves; filled from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -59,10 +121,7 @@ pub async fn connect_and_migrate(url: &str, settings: PoolSettings) -> anyhow::R
         .await
         .context("connecting to PostgreSQL")?;
 
-    MIGRATOR
-        .run(&pool)
-        .await
-        .context("running the database migrations")?;
+    migrate(&pool).await?;
     Ok(pool)
 }
 

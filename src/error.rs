@@ -7,6 +7,7 @@
 //! `routes::error_page` renders inside the site's layout. So this module, like
 //! the settings, sits at the bottom of the crate and imports nothing from it.
 
+use actix_session_postgres::StoreError;
 use actix_web::{
     HttpResponse, ResponseError,
     http::{Method, StatusCode, header},
@@ -70,10 +71,15 @@ impl AppError {
     /// `cause`'s chain says the database cannot serve right now, else
     /// [`AppError::Internal`].
     pub fn database(cause: anyhow::Error) -> Self {
-        let unavailable = cause
-            .chain()
-            .filter_map(|error| error.downcast_ref::<sqlx::Error>())
-            .any(is_unavailable);
+        let unavailable = cause.chain().any(|error| {
+            if let Some(error) = error.downcast_ref::<StoreError>() {
+                error.is_unavailable()
+            } else if let Some(error) = error.downcast_ref::<sqlx::Error>() {
+                is_unavailable(error)
+            } else {
+                false
+            }
+        });
         if unavailable {
             Self::Unavailable(cause)
         } else {
@@ -169,34 +175,9 @@ impl UnavailableCause {
 
 /// Whether a database error means "the database cannot serve right now" (a
 /// `503`, worth retrying) rather than "this app and its database disagree" (a
-/// `500`, a bug to fix).
-///
-/// Unavailable: no connection to be had (refused, lost, TLS failed, the pool
-/// timed out or closed), and these SQLSTATEs:
-/// - class `08`, connection exceptions;
-/// - class `53`, insufficient resources (`53300` too many connections, out of
-///   memory, disk full);
-/// - `57014` query canceled (the statement timeout);
-/// - `57P01`/`57P02` the server is shutting down, `57P03` it is starting up,
-///   `57P05` the connection was idle too long.
-///
-/// Everything else, such as `42703` undefined column or `42P01` undefined
-/// table, is not something waiting will fix.
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(&*code, "57014" | "57P01" | "57P02" | "57P03" | "57P05")
-        }),
-        _ => false,
-    }
-}
+/// `500`, a bug to fix). One list for the whole app: the session store's
+/// ([`actix_session_postgres::is_unavailable`], which names each SQLSTATE and why).
+pub use actix_session_postgres::is_unavailable;
 
 /// A database error met by a handler: a `503` or a `500`, see [`AppError::database`].
 /// (Errors that a client's input can cause, such as a taken username, are
@@ -213,6 +194,11 @@ impl From<askama::Error> for AppError {
         Self::Internal(error.into())
     }
 }
+
+/// What a `503` for an unavailable database tells clients to wait, in
+/// seconds: about how long a PostgreSQL failover or restart takes to be
+/// noticed and served around (docs/high-availability.md).
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 
 /// What an error page says. Every response made from an [`AppError`] carries
 /// one in its extensions, for `routes::error_page` to render in the layout.
@@ -257,6 +243,12 @@ impl ResponseError for AppError {
         match self {
             Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    UNAVAILABLE_RETRY_AFTER_SECONDS.to_string(),
+                ));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header(header::Allow(allow.clone()));
@@ -333,7 +325,8 @@ mod tests {
     #[test]
     fn only_availability_failures_are_503() {
         for code in [
-            "08006", "08001", "53300", "53200", "57014", "57P01", "57P03",
+            "08006", "08001", "53300", "53200", "57014", "57P01", "57P03", "25006", "55P03",
+            "40001", "40P01",
         ] {
             let error = AppError::from(with_code(code));
             assert_eq!(
@@ -342,7 +335,7 @@ mod tests {
                 "{code}"
             );
         }
-        for code in ["42703", "42P01", "23505", "22P02", "40001"] {
+        for code in ["42703", "42P01", "23505", "22P02", "23503"] {
             let error = AppError::from(with_code(code));
             assert_eq!(
                 error.status_code(),

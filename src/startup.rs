@@ -76,7 +76,7 @@ impl Application {
         // One worker per CPU (actix's default, made explicit because each
         // worker gets pools of its own: see `ConnectionBudget`).
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        let databases = Databases::open(&settings, workers).await?;
+        let mut databases = Databases::open(&settings, workers).await?;
         let draining = Draining::default();
         // The metrics' listener first: `METRICS_ADDR` in use stops the start
         // before the public listener opens.
@@ -93,6 +93,12 @@ impl Application {
                     )
                     .context("registering the metrics")?,
                 );
+                // The store reports to the registry from now on.
+                databases.pools.sessions = databases
+                    .pools
+                    .sessions
+                    .clone()
+                    .observed_by(registry.store_observer());
                 log::info!("metrics on http://{address}/metrics");
                 Some((
                     registry.clone(),
@@ -114,6 +120,7 @@ impl Application {
         let address = listener.local_addr()?;
         log::info!("listening on http://{address}");
 
+        let shared_observer = shared.metrics.as_ref().map(|m| m.store_observer());
         let server = HttpServer::new(move || shared.clone().app())
             .workers(workers)
             .listen(listener)?
@@ -129,6 +136,7 @@ impl Application {
             databases.pools.shared.clone(),
             settings.session_prune_interval,
             stopped,
+            shared_observer,
         ));
 
         Ok(Self {
@@ -406,7 +414,13 @@ impl Shared {
         >,
     > {
         let session_pool = self.pools.sessions.for_new_worker();
-        let store = PgSessionStore::new(session_pool.clone(), self.policy);
+        // `visits` is a counter: concurrent requests of one session add
+        // their visits up instead of overwriting each other's count. A store
+        // step (queue, statement and retries together) waits at most as long
+        // as a request may wait for a connection.
+        let store = PgSessionStore::new(session_pool.clone(), self.policy)
+            .with_counters([crate::session::typed::VISITS])
+            .with_deadline(self.pools.acquire_timeout);
         let pages = self.pools.pages_pool_for_new_worker();
         if let Some(metrics) = &self.metrics
             && self.pools.budget.pages_per_worker > 0

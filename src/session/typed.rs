@@ -13,7 +13,8 @@ use subtle::ConstantTimeEq;
 
 use crate::random::random_hex;
 
-const VISITS: &str = "visits";
+/// The visit counter's name: the store merges it by addition (see `startup.rs`).
+pub(crate) const VISITS: &str = "visits";
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
 const USER_AGENT: &str = "user_agent";
@@ -193,12 +194,14 @@ impl AppSession {
         Some(message)
     }
 
-    /// Everything the session holds, as the store keeps it (for the inspector).
+    /// Everything the session holds, as the store keeps it (for the inspector);
+    /// the store's own bookkeeping entry, which is never stored, left out.
     pub fn entries(&self) -> Vec<(String, String)> {
         let mut entries: Vec<_> = self
             .0
             .entries()
             .iter()
+            .filter(|(name, _)| !actix_session_postgres::is_reserved_key(name))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         entries.sort();

@@ -74,10 +74,12 @@ async fn every_503_is_logged_once_on_one_line_with_its_cause_and_without_secrets
         errors[0]
     );
     assert!(errors[0].contains("loading a session"), "{}", errors[0]);
-    // The root cause: a pooled connection the server closed as it stopped, or,
-    // once those are gone, no connection to be had within the acquire timeout.
+    // The root cause: a pooled connection the server closed as it stopped,
+    // a refused connection once those are gone (the store retried on a fresh
+    // one), or no connection to be had within the acquire timeout.
     assert!(
         errors[0].contains("pool timed out")
+            || errors[0].contains("Connection refused")
             || errors[0].contains("terminating connection due to administrator command"),
         "the root cause: {}",
         errors[0]

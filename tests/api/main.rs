@@ -22,6 +22,7 @@ mod json_logs;
 mod key_hash;
 mod load;
 mod logs;
+mod lost_updates;
 mod methods;
 mod metrics;
 mod migrations;

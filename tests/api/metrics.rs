@@ -307,3 +307,57 @@ async fn a_thousand_random_paths_and_methods_create_no_new_series() {
         ) >= 1000.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_s_metrics_move_a_first_visit_creates_one_session_and_batches_are_seen() {
+    let (binary, metrics) = binary_with_metrics(&[]).await;
+    let created = |scrape: &Scrape| number(scrape, "session_store_sessions_created_total", &[]);
+    let (_, before) = scrape(&metrics).await;
+    let browser = Browser::new(&binary.address);
+    browser.page("/").await;
+    let (_, after_first) = scrape(&metrics).await;
+    assert_eq!(
+        created(&after_first) - created(&before),
+        1.0,
+        "a first visit"
+    );
+    browser.page("/").await;
+    let (_, after_second) = scrape(&metrics).await;
+    assert_eq!(
+        created(&after_second),
+        created(&after_first),
+        "a second visit creates none"
+    );
+
+    // Under load: many sessions at once, so steps share statements.
+    let browsers: Vec<Browser> = (0..40).map(|_| Browser::new(&binary.address)).collect();
+    futures_util::future::join_all(browsers.iter().map(|b| b.page("/"))).await;
+    futures_util::future::join_all(browsers.iter().map(|b| b.page("/"))).await;
+    let (text, after_load) = scrape(&metrics).await;
+    let batches = number(&after_load, "session_store_batch_size", &[("step", "load")]);
+    assert!(batches >= 1.0, "batch sizes observed: {text}");
+    assert!(created(&after_load) - created(&after_second) >= 40.0);
+    let loads = number(
+        &after_load,
+        "session_store_operation_duration_seconds",
+        &[("step", "load")],
+    );
+    assert!(loads >= 40.0, "{text}");
+    for state in ["idle", "used"] {
+        assert!(
+            sample(
+                &after_load,
+                "db_client_connection_count",
+                &[("state", state), ("pool", "sessions")]
+            )
+            .is_some()
+        );
+    }
+    assert!(
+        number(
+            &after_load,
+            "db_client_connection_wait_time_seconds",
+            &[("pool", "sessions")]
+        ) >= 1.0
+    );
+}

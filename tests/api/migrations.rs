@@ -1,8 +1,10 @@
-//! The schema: one migrator for the session store's migrations and the app's,
-//! and databases migrated before the store became a crate of its own still start.
+//! The schema: the session store's migrations and the app's, each side
+//! numbered and recorded on its own; databases migrated by earlier releases
+//! (which recorded both in one table) still start.
 
+use actix_session_postgres::MIGRATIONS_TABLE;
 use session_demo::{config::Secret, database::MIGRATOR};
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, migrate::Migrator};
 
 use crate::support::{database_url, fresh_database_url, spawn_app_with};
 
@@ -38,24 +40,108 @@ const RECORDED: [(i64, &str, &str, &str); 4] = [
 ];
 
 #[test]
-fn the_app_migrates_the_stores_schema_and_its_own_as_one_sequence() {
-    let migrations: Vec<(i64, String)> = MIGRATOR
-        .iter()
-        .map(|migration| (migration.version, hex::encode(&migration.checksum)))
+fn the_store_and_the_app_number_their_migrations_apart() {
+    let app: Vec<i64> = MIGRATOR.iter().map(|migration| migration.version).collect();
+    let store: Vec<i64> = actix_session_postgres::migrations()
+        .map(|migration| migration.version)
         .collect();
+    assert!(
+        app.iter().all(|version| !store.contains(version)),
+        "no version on both sides yet ({app:?}, {store:?}), though it would not matter now"
+    );
     let recorded: Vec<(i64, String)> = RECORDED
         .iter()
         .map(|(version, _, checksum, _)| (*version, checksum.to_string()))
         .collect();
-    assert_eq!(
-        migrations[..recorded.len()],
-        recorded[..],
-        "the first four: same versions, same SQL, in order"
-    );
-    let later: Vec<i64> = migrations[recorded.len()..].iter().map(|m| m.0).collect();
+    let everything: Vec<(i64, String)> = actix_session_postgres::migrations()
+        .chain(MIGRATOR.iter())
+        .map(|migration| (migration.version, hex::encode(&migration.checksum)))
+        .collect();
+    for old in &recorded {
+        assert!(
+            everything.contains(old),
+            "version {} keeps its SQL (sqlx compares checksums)",
+            old.0
+        );
+    }
     assert!(
-        later.windows(2).all(|pair| pair[0] < pair[1]) && later.iter().all(|v| *v > 4),
-        "later migrations come after, in order: {later:?}"
+        MIGRATOR.ignore_missing,
+        "the store's old records in _sqlx_migrations are tolerated"
+    );
+}
+
+/// The versions recorded in `table`.
+async fn versions(connection: &mut PgConnection, table: &str) -> Vec<i64> {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT version FROM {table} ORDER BY version"
+    )))
+    .fetch_all(connection)
+    .await
+    .expect("the table's versions")
+}
+
+#[tokio::test]
+async fn a_new_database_records_the_stores_migrations_and_the_apps_apart() {
+    let url = fresh_database_url().await;
+    let app = spawn_app_with(|s| s.database_url = Some(Secret::new(&url))).await;
+    app.get("/").await;
+    let mut connection = PgConnection::connect(&url).await.expect("connects");
+    let app_versions: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    let store_versions: Vec<i64> = actix_session_postgres::migrations()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(
+        versions(&mut connection, "_sqlx_migrations").await,
+        app_versions
+    );
+    assert_eq!(
+        versions(&mut connection, MIGRATIONS_TABLE).await,
+        store_versions
+    );
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_the_previous_release_still_starts() {
+    // The previous release ran the store's migrations (then 1, 4 and 6) and
+    // the app's in one migrator, recording all of them in `_sqlx_migrations`.
+    let url = fresh_database_url().await;
+    let name = url.rsplit('/').next().expect("a database name").to_owned();
+    let mut admin = PgConnection::connect(&database_url("postgres").await)
+        .await
+        .expect("the maintenance database");
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await
+        .expect("created");
+    let previous = Migrator::with_migrations(
+        actix_session_postgres::migrations()
+            .filter(|migration| [1, 4, 6].contains(&migration.version))
+            .chain(MIGRATOR.iter().filter(|migration| migration.version <= 5))
+            .cloned()
+            .collect(),
+    );
+    let mut old = PgConnection::connect(&url).await.expect("connects");
+    previous
+        .run(&mut old)
+        .await
+        .expect("the previous release's schema");
+
+    let app = spawn_app_with(|s| s.database_url = Some(Secret::new(&url))).await;
+    app.get("/").await;
+    app.get("/").await;
+    assert_eq!(app.visits().await, 2, "the app serves sessions");
+    let store_versions: Vec<i64> = actix_session_postgres::migrations()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(
+        versions(&mut old, MIGRATIONS_TABLE).await,
+        store_versions,
+        "the store's records moved to its table, and its newer migrations ran"
+    );
+    assert_eq!(
+        versions(&mut old, "_sqlx_migrations").await,
+        [1, 2, 3, 4, 5, 6],
+        "the old records stay where they were, untouched"
     );
 }
 
@@ -116,15 +202,20 @@ async fn a_database_migrated_before_the_store_became_a_crate_still_starts() {
     app.get("/").await;
     assert_eq!(app.visits().await, 1, "the app serves sessions");
 
-    let (migrations, old_sessions): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM _sqlx_migrations),
-                (SELECT count(*) FROM sessions WHERE state->>'visits' = '7')",
-    )
-    .fetch_one(&mut old)
-    .await
-    .expect("query");
-    // The four recorded ones stay as they were; only the migrations added since run.
-    let known = i64::try_from(MIGRATOR.iter().count()).expect("a count");
-    assert_eq!(migrations, known, "nothing applied twice");
+    let old_sessions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE state->>'visits' = '7'")
+            .fetch_one(&mut old)
+            .await
+            .expect("query");
     assert_eq!(old_sessions, 1, "old sessions kept");
+    // Nothing applied twice: the four recorded ones stay as they were, the
+    // store's moved to its own table, and only the migrations added since ran.
+    let store_versions: Vec<i64> = actix_session_postgres::migrations()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(versions(&mut old, MIGRATIONS_TABLE).await, store_versions);
+    assert_eq!(
+        versions(&mut old, "_sqlx_migrations").await,
+        [1, 2, 3, 4, 5]
+    );
 }

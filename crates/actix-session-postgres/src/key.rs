@@ -37,6 +37,13 @@ pub fn digest(session_key: &str) -> [u8; 32] {
     Sha256::digest(session_key.as_bytes()).into()
 }
 
+/// The first four bytes of a digest in hex: enough to find a session's row in
+/// the logs and the database (`WHERE key_hash >= '\\x...'`), far too little to
+/// guess anything. Log lines name sessions this way, never by key.
+pub fn digest_prefix(digest: &[u8; 32]) -> String {
+    hex::encode(&digest[..4])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,12 @@
 //!
 //! # Use it
 //!
+//! The crate is not published on crates.io (`publish = false`): depend on it
+//! by path (or by git) from this repository.
+//!
 //! ```toml
 //! [dependencies]
-//! actix-session-postgres = "0.1"
+//! actix-session-postgres = { path = "crates/actix-session-postgres" }
 //! actix-session = "=0.11.0"
 //! actix-web = "4"
 //! sqlx = { version = "0.9", default-features = false, features = ["runtime-tokio", "postgres"] }
@@ -37,7 +40,9 @@
 //!
 //!     // 3. In each worker, a store on that worker's pool, wrapped in actix-session.
 //!     HttpServer::new(move || {
-//!         let store = PgSessionStore::new(pools.for_new_worker(), ExpiryPolicy::default());
+//!         // `visits` is a counter: concurrent requests add up (see below).
+//!         let store = PgSessionStore::new(pools.for_new_worker(), ExpiryPolicy::default())
+//!             .with_counters(["visits"]);
 //!         App::new().wrap(SessionMiddleware::new(store, key.clone()))
 //!     })
 //!     .workers(workers)
@@ -69,21 +74,41 @@
 //!   once it has fallen more than [`ExpiryPolicy::touch_interval`] behind (a
 //!   tenth of the inactivity timeout, at most a minute). Most reads are a
 //!   plain `SELECT` that writes nothing.
+//! - **Concurrent requests lose no update.** Two requests of one session
+//!   (two tabs, a double click, two app processes) each load the session,
+//!   change it and write it back. A store that writes back the whole session
+//!   lets the last writer undo the other (express-session's counter loses
+//!   visits this way). This store writes only what each request changed,
+//!   applied by PostgreSQL to the row as it stands under the row's lock:
+//!   values set and names removed follow the last writer, name by name, and
+//!   names declared with [`PgSessionStore::with_counters`] add each
+//!   request's difference, so fifty concurrent visits add fifty, on one
+//!   process or several. A handler still sees the session as it was when its
+//!   request began. The bookkeeping travels in the state actix-session holds
+//!   for the request, under [`SNAPSHOT_KEY`] (never stored; skip it when
+//!   listing entries: [`is_reserved_key`]).
 //! - **No resurrection.** `update` changes a row only while it exists and has
 //!   not expired; it never inserts. A request that loaded a session before
 //!   the user signed out in another tab cannot bring the data back when it
-//!   finishes, under the old key or any other.
-//! - **One round trip per step.** A request that reads its session costs one
-//!   statement (`load`), one that changes it two (`load`, `update`), a new
-//!   session one (`save`), a request without a session cookie none. The pool
-//!   adds no ping ([`SessionPool`]).
-//! - **Fewer statements under load.** Concurrent requests of one worker that
-//!   need the same step share one statement ([`batch`]): loads by
-//!   `key_hash = ANY($1)`, writes and new sessions through `unnest`, one
-//!   commit for all. Nothing waits for a batch to fill: a request alone runs
-//!   at once, and each request is answered only after its statement has
-//!   returned (committed), so durability is unchanged. If a batch of several
-//!   fails, each request runs its job alone and sees only its own error.
+//!   finishes, under the old key or, when it renews the key (a sign-in), under
+//!   a new one: a renewal whose old session was already gone saves nothing.
+//!   New sessions arrive only by `INSERT` (never an upsert), where an app's
+//!   triggers can check them.
+//! - **Bounded waits, fast failures.** Each step has one deadline
+//!   ([`PgSessionStore::with_deadline`], 5 seconds by default) for queueing,
+//!   the connection, the statement and retries together; a worker queues at
+//!   most a thousand jobs per step; a row another transaction holds makes
+//!   only its own session's requests wait (batched statements skip it), at
+//!   most until their deadline.
+//!   Failures are [`StoreError`]s; [`StoreError::is_unavailable`] tells a
+//!   `503` (try again) from a bug.
+//! - **Failover.** A connection that fails because the server went away or
+//!   became a standby (`57P01`, `25006`, a reset, ...) is closed, and so is
+//!   every connection its pool opened before it, as they come back; steps
+//!   that are safe to run twice (load, delete, touch, a save, an update that
+//!   adds to no counter) run again on a fresh connection, with short pauses,
+//!   within the deadline. An update that adds to a counter and whose outcome
+//!   is unknown fails instead of counting twice.
 //! - **Pruning by one process at a time.** [`prune::prune_expired`] deletes
 //!   expired rows in batches of [`prune::BATCH_SIZE`], each in a short
 //!   transaction under a PostgreSQL advisory lock; a process that finds the
@@ -93,7 +118,8 @@
 //!
 //! - One row per session. The data is a `jsonb` object (`{"visits": 3}`), so
 //!   it is readable in `psql` and an app can derive indexed columns from it
-//!   in its own migrations; a write replaces the whole object.
+//!   in its own migrations; a write sends only what changed (a small JSON
+//!   patch) and PostgreSQL writes the row's new version.
 //! - Per request, at most the statements above, and a fraction of them under
 //!   load (in this project's benchmark, 64 concurrent requests on 2 cores: 0.2
 //!   statements for a read and a write, 0.14 for a read). A write touches no
@@ -102,10 +128,15 @@
 //!   PostgreSQL's defaults have it; connect with `synchronous_commit=off` to
 //!   trade the last moment of session changes in a database crash for speed.
 //! - Connections: [`WorkerPools`] opens at most the number you give, spread
-//!   over the workers; they open on first use and stay open.
-//! - Names: the table is `sessions` and the function `touch_session`, in the
-//!   connection's schema search path; an app must not use these names for
-//!   anything else. Tested with PostgreSQL 15.
+//!   over the workers (fewer pools than workers when there are fewer
+//!   connections than workers); they open on first use and stay open.
+//! - Metrics: none recorded, no metrics crate pulled in; implement
+//!   [`observe::StoreObserver`] and install it on the pools to record what
+//!   the store does.
+//! - Names: the table is `sessions` and the functions `touch_session` and
+//!   `session_patch`, in the connection's schema search path; an app must not
+//!   use these names for anything else, nor the session name `$loaded`.
+//!   Tested with PostgreSQL 15.
 //! - The `ttl` actix-session passes to the store is ignored ([`ExpiryPolicy`]
 //!   decides). Keep actix-session's default `TtlExtensionPolicy::OnStateChanges`:
 //!   `OnEveryRequest` makes actix-session call `update_ttl` on every request,
@@ -124,14 +155,12 @@
 //! | creates its table | migrations | no, left to the user | `migrate()` |
 //! | connections | pool per worker, no ping | one connection, unless given a pool | sqlx's pool (a ping per query) |
 //! | statements per request under load | shared by concurrent requests | one per step | one per step |
-//!
-//! Measured side by side on two cores (the session-demo project's benchmark,
-//! 64 connections, 2,000 sessions, each store with 16 connections in all,
-//! medians of three runs), this crate served 4.7, 3.0 and 3.5 times the
-//! requests per second of the faster of the two for a read and a write, a
-//! read, and a new session.
+//! | concurrent requests of one session | changes combine; counters add | last write wins | last write wins |
 //! | data format | `jsonb` object | `jsonb` | MessagePack bytes |
 //! | documentation | a guide, every item | one example | every item |
+//!
+//! How fast each is, measured side by side, is in the session-demo
+//! project's `docs/benchmark.md`.
 //!
 //! [actix-session]: https://docs.rs/actix-session
 //! [sqlx]: https://docs.rs/sqlx
@@ -141,12 +170,17 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+mod error;
 pub mod key;
-pub mod pool;
+pub mod observe;
+mod pool;
 pub mod prune;
 mod schema;
-pub mod store;
+mod store;
 
-pub use pool::{SessionPool, WorkerPools};
+pub use error::{ErrorKind, StoreError, is_unavailable};
+pub use pool::{PoolStatus, PooledConnection, SessionPool, WorkerPools};
 pub use schema::{MIGRATIONS_TABLE, migrations, migrator};
-pub use store::{ExpiryPolicy, PgSessionStore, SessionState};
+pub use store::{
+    DEFAULT_DEADLINE, ExpiryPolicy, PgSessionStore, SNAPSHOT_KEY, SessionState, is_reserved_key,
+};

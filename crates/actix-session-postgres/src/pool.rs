@@ -10,8 +10,12 @@
 //! [`SessionPool`] is deadpool's managed pool (a well-kept generic pool) with
 //! a small manager that knows how to open a connection and that reusing one
 //! needs no check. A connection whose query failed is dropped rather than
-//! reused, so after a database restart each stale connection costs one failed
-//! request, exactly as with sqlx's pool.
+//! reused; when the failure says the connection itself broke (the server
+//! went away, or it is a standby since a failover), every connection the pool
+//! opened before it is dropped too as it comes back, unused: they lead to the
+//! same server. So a restart or a failover costs the requests in flight at
+//! that moment, not one failed request per stale idle connection (and the
+//! store retries what is safe to retry, see `store.rs`).
 //!
 //! [`WorkerPools`] gives each actix worker a pool of its own. Each worker is a
 //! thread with a Tokio runtime of its own, and a socket belongs to the runtime
@@ -22,19 +26,27 @@
 use std::{
     ops::{Deref, DerefMut},
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
+
+use crate::{
+    error::{StoreError, breaks_connection},
+    observe::{self, SharedObserver},
+};
 
 /// Opens PostgreSQL connections for the pool, and reuses them without a check.
 #[derive(Debug)]
 struct PgManager {
     options: PgConnectOptions,
+    /// Connections opened before this instant are not reused: one of them
+    /// broke (see [`SessionPool::connection_broken`]).
+    broken_before: Mutex<Option<Instant>>,
 }
 
 impl managed::Manager for PgManager {
@@ -45,9 +57,21 @@ impl managed::Manager for PgManager {
         PgConnection::connect_with(&self.options).await
     }
 
-    async fn recycle(&self, _: &mut PgConnection, _: &Metrics) -> RecycleResult<sqlx::Error> {
-        // No ping: see the module documentation.
-        Ok(())
+    async fn recycle(&self, _: &mut PgConnection, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        // No ping: see the module documentation. A connection is dropped
+        // only if it was opened before another one broke: after a failover
+        // every idle connection leads to a server that is gone or demoted,
+        // and each would otherwise cost a request a failure to find out.
+        let broken_before = *self
+            .broken_before
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match broken_before {
+            Some(instant) if metrics.created <= instant => Err(RecycleError::message(
+                "opened before a connection of this pool broke",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -56,11 +80,11 @@ impl managed::Manager for PgManager {
 /// Cloning it is cheap: clones share the same connections.
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), sqlx::Error> {
+/// # async fn example() -> Result<(), actix_session_postgres::StoreError> {
 /// use std::time::Duration;
 /// use actix_session_postgres::SessionPool;
 ///
-/// let options = "postgres://app@localhost/app".parse()?;
+/// let options = "postgres://app@localhost/app".parse().expect("a URL");
 /// let pool = SessionPool::new(options, 8, Duration::from_secs(5));
 /// let one: i32 = pool
 ///     .run(async |conn| sqlx::query_scalar("SELECT 1").fetch_one(conn).await)
@@ -69,12 +93,15 @@ impl managed::Manager for PgManager {
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct SessionPool(managed::Pool<PgManager>);
+pub struct SessionPool {
+    pool: managed::Pool<PgManager>,
+    observer: SharedObserver,
+}
 
 impl std::fmt::Debug for SessionPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("SessionPool")
-            .field(&self.0.status())
+            .field(&self.pool.status())
             .finish()
     }
 }
@@ -107,12 +134,40 @@ impl PooledConnection {
     }
 }
 
+/// How full a [`SessionPool`] is, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max: usize,
+    /// Connections open now and idle in the pool.
+    pub idle: usize,
+    /// Connections open now and in use.
+    pub used: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
 impl SessionPool {
-    /// A pool of at most `max_size` connections made with `options`; a query
-    /// waits at most `acquire_timeout` for one (opening one included).
-    /// Connections open on first use, so this needs no database yet.
+    /// A pool of at most `max_size` connections made with `options`; taking
+    /// one waits at most `acquire_timeout` (and opening one at most as long
+    /// again). Connections open on first use, so this needs no database yet.
+    ///
+    /// A statement on these connections waits for a lock another
+    /// transaction holds at most `acquire_timeout` too (PostgreSQL's
+    /// `lock_timeout`, sent in the startup packet: no extra round trip): as
+    /// long as a request would wait for a connection, and no longer. The
+    /// store's statements never wait for a row in a shared batch (they skip
+    /// locked rows, see `store.rs`); this bounds, on the server's side, the
+    /// ones that then wait for their own row, and statements stuck behind a
+    /// table lock (a migration, say) after their request has given up.
     pub fn new(options: PgConnectOptions, max_size: usize, acquire_timeout: Duration) -> Self {
-        let pool = managed::Pool::builder(PgManager { options })
+        let lock_timeout = acquire_timeout.as_millis().max(1).to_string();
+        let options = options.options([("lock_timeout", lock_timeout.as_str())]);
+        let manager = PgManager {
+            options,
+            broken_before: Mutex::new(None),
+        };
+        let pool = managed::Pool::builder(manager)
             .max_size(max_size.max(1))
             .wait_timeout(Some(acquire_timeout))
             .create_timeout(Some(acquire_timeout))
@@ -120,22 +175,45 @@ impl SessionPool {
             .build()
             // The builder's one check, "timeouts need a runtime", holds: one is set above.
             .expect("a pool with a runtime builds");
-        Self(pool)
+        Self {
+            pool,
+            observer: observe::none(),
+        }
+    }
+
+    /// This pool, reporting its waits (and the stores on it, their steps) to `observer`.
+    pub fn observed_by(mut self, observer: SharedObserver) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// The observer this pool and its stores report to.
+    pub fn observer(&self) -> &SharedObserver {
+        &self.observer
     }
 
     /// Takes a connection, waiting at most the acquire timeout. Prefer
     /// [`SessionPool::run`], which also drops a connection whose query failed.
-    pub async fn acquire(&self) -> Result<PooledConnection, sqlx::Error> {
-        self.0
-            .get()
-            .await
-            .map(PooledConnection)
-            .map_err(|error| match error {
-                PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
+    ///
+    /// Fails with [`StoreError::Connect`]: nothing was sent to PostgreSQL.
+    pub async fn acquire(&self) -> Result<PooledConnection, StoreError> {
+        let started = Instant::now();
+        let result = self.pool.get().await;
+        match result {
+            Ok(connection) => {
+                self.observer.acquired(started.elapsed());
+                Ok(PooledConnection(connection))
+            }
+            Err(error) => Err(StoreError::connect(match error {
+                PoolError::Timeout(_) => {
+                    self.observer.acquire_timed_out();
+                    sqlx::Error::PoolTimedOut
+                }
                 PoolError::Backend(error) => error,
                 PoolError::Closed => sqlx::Error::PoolClosed,
                 other => sqlx::Error::Configuration(other.to_string().into()),
-            })
+            })),
+        }
     }
 
     /// Runs `query` on a pooled connection. If it fails, the connection is
@@ -143,19 +221,68 @@ impl SessionPool {
     pub async fn run<T>(
         &self,
         query: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
+    ) -> Result<T, StoreError> {
         let mut connection = self.acquire().await?;
         let result = query(&mut connection).await;
-        if result.is_err() {
-            connection.discard();
+        result.map_err(|error| {
+            self.failed(connection, &error);
+            StoreError::statement(error)
+        })
+    }
+
+    /// Runs `query` on a pooled connection, giving up at `deadline` (then
+    /// [`StoreError::Deadline`], reporting `budget`). A connection whose query
+    /// failed or ran out of time is closed, never reused: a statement cut
+    /// short may still be running on it.
+    pub(crate) async fn run_until<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        budget: Duration,
+        query: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        let mut connection = tokio::time::timeout_at(deadline, self.acquire())
+            .await
+            .map_err(|_| StoreError::Deadline(budget))??;
+        match tokio::time::timeout_at(deadline, query(&mut connection)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => {
+                self.failed(connection, &error);
+                Err(StoreError::statement(error))
+            }
+            Err(_elapsed) => {
+                connection.discard();
+                Err(StoreError::Deadline(budget))
+            }
         }
-        result
+    }
+
+    /// Closes `connection` after its statement failed with `error`; when the
+    /// error says the connection itself broke, every connection opened
+    /// before it is dropped too as it comes back (see [`PgManager::recycle`]).
+    pub(crate) fn failed(&self, connection: PooledConnection, error: &sqlx::Error) {
+        if breaks_connection(error) {
+            self.connection_broken();
+        }
+        connection.discard();
+    }
+
+    /// Marks every connection open now as suspect: none is reused once it
+    /// comes back, new ones are opened instead. Called when a connection
+    /// breaks (the server went away, or it is a standby now).
+    pub fn connection_broken(&self) {
+        let mut broken_before = self
+            .pool
+            .manager()
+            .broken_before
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *broken_before = Some(Instant::now());
     }
 
     /// Checks that the store can serve from this pool: a connection can be
-    /// had, and the `sessions` table and the `touch_session` function are
-    /// there with everything the store's queries use. Meant for a health
-    /// check, which can call it as often as it likes: it reads no row, so it
+    /// had, and the `sessions` table and the functions the store calls are
+    /// there with everything its queries use. Meant for a health check,
+    /// which can call it as often as it likes: it reads no row, so it
     /// neither loads nor creates a session, and it costs one round trip.
     ///
     /// ```no_run
@@ -163,35 +290,34 @@ impl SessionPool {
     /// let healthy = pool.check_schema().await.is_ok();
     /// # }
     /// ```
-    pub async fn check_schema(&self) -> Result<(), sqlx::Error> {
-        // Every column and function the store's queries name, read from no
-        // row: PostgreSQL still resolves each name and checks the privileges,
-        // so a renamed column or a missing function fails here as it would in
-        // the store. A simple query (`raw_sql`): nothing is prepared, so the
-        // check stays one round trip on a fresh connection too.
-        const SCHEMA_CHECK: &str = "
-            SELECT id, key_hash, state, created_at, last_seen_at, expires_at,
-                   absolute_expires_at, touch_session(key_hash, interval '0')
-            FROM sessions
-            WHERE false";
-        self.run(async |conn| sqlx::raw_sql(SCHEMA_CHECK).execute(conn).await)
-            .await
-            .map(drop)
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        crate::schema::check(self).await
     }
 
     /// The most connections this pool opens.
     pub fn max_size(&self) -> usize {
-        self.0.status().max_size
+        self.pool.status().max_size
     }
 
     /// How many connections this pool holds open now (busy or idle).
     pub fn open_connections(&self) -> usize {
-        self.0.status().size
+        self.pool.status().size
+    }
+
+    /// How full the pool is now.
+    pub fn status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max: status.max_size,
+            idle: status.available,
+            used: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        }
     }
 
     /// Closes the pool: idle connections are closed, later queries fail.
     pub fn close(&self) {
-        self.0.close();
+        self.pool.close();
     }
 }
 
@@ -224,18 +350,25 @@ pub struct WorkerPools {
 }
 
 impl WorkerPools {
-    /// `workers` pools sharing `max_connections` (each gets an equal part,
-    /// rounded up, and at least one connection).
+    /// Pools for `workers` workers sharing `max_connections`, which all of
+    /// them together never exceed: one pool per worker, each an equal part
+    /// (what does not divide evenly goes one each to the first pools); with
+    /// fewer connections than workers, one pool of one connection per
+    /// connection, and workers take them in turn.
     pub fn new(
         options: PgConnectOptions,
         workers: usize,
         max_connections: usize,
         acquire_timeout: Duration,
     ) -> Self {
-        let workers = workers.max(1);
-        let each = max_connections.div_ceil(workers).max(1);
-        let pools = (0..workers)
-            .map(|_| SessionPool::new(options.clone(), each, acquire_timeout))
+        let max_connections = max_connections.max(1);
+        let count = workers.clamp(1, max_connections);
+        let (each, extra) = (max_connections / count, max_connections % count);
+        let pools = (0..count)
+            .map(|index| {
+                let size = each + usize::from(index < extra);
+                SessionPool::new(options.clone(), size, acquire_timeout)
+            })
             .collect();
         Self {
             pools,
@@ -257,6 +390,24 @@ impl WorkerPools {
             std::thread::current().id()
         );
         self.pools[index].clone()
+    }
+
+    /// These pools, reporting to `observer` (see [`crate::observe`]).
+    pub fn observed_by(self, observer: SharedObserver) -> Self {
+        let pools = self
+            .pools
+            .iter()
+            .map(|pool| pool.clone().observed_by(Arc::clone(&observer)))
+            .collect();
+        Self {
+            pools,
+            handed_out: self.handed_out,
+        }
+    }
+
+    /// The most connections all the pools together open.
+    pub fn max_connections(&self) -> usize {
+        self.pools.iter().map(SessionPool::max_size).sum()
     }
 
     /// Every worker's pool.

@@ -35,7 +35,11 @@
 //! }
 //! ```
 
+use std::time::Instant;
+
 use sqlx::PgPool;
+
+use crate::observe::{NoObserver, StoreObserver};
 
 /// The most rows one pruning transaction deletes.
 pub const BATCH_SIZE: i64 = 1000;
@@ -60,6 +64,24 @@ pub enum PruneOutcome {
 /// at most [`BATCH_SIZE`] expired rows, commit. Batches repeat until one
 /// deletes fewer than a full batch.
 pub async fn prune_expired(pool: &PgPool) -> Result<PruneOutcome, sqlx::Error> {
+    prune_expired_observed(pool, &NoObserver).await
+}
+
+/// [`prune_expired`], reporting each round that deleted anything to
+/// `observer` ([`StoreObserver::pruned`]: rows deleted and time taken).
+pub async fn prune_expired_observed(
+    pool: &PgPool,
+    observer: &dyn StoreObserver,
+) -> Result<PruneOutcome, sqlx::Error> {
+    let started = Instant::now();
+    let outcome = prune_batches(pool).await;
+    if let Ok(PruneOutcome::Pruned(rows)) = outcome {
+        observer.pruned(rows, started.elapsed());
+    }
+    outcome
+}
+
+async fn prune_batches(pool: &PgPool) -> Result<PruneOutcome, sqlx::Error> {
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;

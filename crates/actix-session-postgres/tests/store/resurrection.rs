@@ -13,10 +13,12 @@ async fn a_deleted_session_is_never_resurrected() {
         .expect("saved");
 
     // A slow request loaded the session...
-    let loaded = store.load(&key).await.expect("loads").expect("present");
+    let mut loaded = store.load(&key).await.expect("loads").expect("present");
     // ...meanwhile the user signed out...
     store.delete(&key).await.expect("deleted");
-    // ...and then the slow request finishes and writes back what it loaded.
+    // ...and then the slow request finishes and writes back what it loaded,
+    // with a change of its own.
+    loaded.insert("secret_note".into(), "\"still here?\"".into());
     let returned = store
         .update(same_key(&key), loaded, &TTL)
         .await

@@ -72,6 +72,16 @@ pub fn state(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
+/// What a loaded state holds for the app: the store's reserved snapshot left out.
+pub fn visible(state: Option<HashMap<String, String>>) -> Option<HashMap<String, String>> {
+    state.map(|state| {
+        state
+            .into_iter()
+            .filter(|(name, _)| !actix_session_postgres::is_reserved_key(name))
+            .collect()
+    })
+}
+
 /// A copy of a key (the trait consumes keys by value in `update`).
 pub fn same_key(key: &SessionKey) -> SessionKey {
     SessionKey::try_from(key.as_ref().to_owned()).expect("a key")

@@ -35,9 +35,13 @@ use prometheus::{
 };
 use sqlx::PgPool;
 
-use actix_session_postgres::WorkerPools;
+use actix_session_postgres::{WorkerPools, observe::SharedObserver};
 
 use crate::auth::password;
+
+mod store;
+
+use store::{DB_BUCKETS, StoreMetrics};
 
 /// OpenTelemetry's advisory buckets for `http.server.request.duration` (seconds).
 const HTTP_BUCKETS: &[f64] = &[
@@ -101,6 +105,8 @@ pub struct Metrics {
     hashes_refused: IntCounter,
     connections: IntGaugeVec,
     connections_max: IntGaugeVec,
+    pending: IntGaugeVec,
+    store: Arc<StoreMetrics>,
     /// Pool handles read at each scrape: `("pages" | "shared", pool)`.
     pages_pools: Mutex<Vec<(&'static str, PgPool)>>,
     session_pools: WorkerPools,
@@ -182,6 +188,34 @@ impl Metrics {
             ),
             &["pool"],
         )?;
+        let pending = IntGaugeVec::new(
+            Opts::new(
+                "db_client_connection_pending_requests",
+                "Requests waiting for a connection, by pool (the session pools; sqlx's pools \
+                 do not say).",
+            ),
+            &["pool"],
+        )?;
+        let wait_time = HistogramVec::new(
+            HistogramOpts::new(
+                "db_client_connection_wait_time_seconds",
+                "Time a request waited for a connection, by pool (the session pools).",
+            )
+            .buckets(DB_BUCKETS.to_vec()),
+            &["pool"],
+        )?;
+        let timeouts = IntCounterVec::new(
+            Opts::new(
+                "db_client_connection_timeouts_total",
+                "Waits for a connection that timed out, by pool (the session pools).",
+            ),
+            &["pool"],
+        )?;
+        let store = Arc::new(StoreMetrics::new(
+            &registry,
+            wait_time.with_label_values(&["sessions"]),
+            timeouts.with_label_values(&["sessions"]),
+        )?);
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "session_demo_build_info",
@@ -201,6 +235,9 @@ impl Metrics {
         registry.register(Box::new(hashes_refused.clone()))?;
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(connections_max.clone()))?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(wait_time))?;
+        registry.register(Box::new(timeouts))?;
         registry.register(Box::new(build_info))?;
         Ok(Self {
             registry,
@@ -212,9 +249,17 @@ impl Metrics {
             hashes_refused,
             connections,
             connections_max,
+            pending,
+            store,
             pages_pools: Mutex::new(vec![("shared", shared)]),
             session_pools,
         })
+    }
+
+    /// The session store's observer, recording into this registry (install
+    /// it on the session pools and pruning).
+    pub fn store_observer(&self) -> SharedObserver {
+        self.store.clone()
     }
 
     /// Adds a worker's pool for the pages' queries to what each scrape reads.
@@ -297,10 +342,19 @@ impl Metrics {
                 .set(used);
             self.connections_max.with_label_values(&[pool]).set(max);
         }
-        let sessions_max: usize = self.session_pools.all().iter().map(|p| p.max_size()).sum();
-        self.connections_max
-            .with_label_values(&["sessions"])
-            .set(sessions_max as i64);
+        let (mut idle, mut used, mut waiting, mut max) = (0, 0, 0, 0);
+        for pool in self.session_pools.all() {
+            let status = pool.status();
+            (idle, used) = (idle + status.idle, used + status.used);
+            (waiting, max) = (waiting + status.waiting, max + status.max);
+        }
+        let gauge = |vec: &IntGaugeVec, labels: &[&str], value: usize| {
+            vec.with_label_values(labels).set(value as i64);
+        };
+        gauge(&self.connections, &["idle", "sessions"], idle);
+        gauge(&self.connections, &["used", "sessions"], used);
+        gauge(&self.pending, &["sessions"], waiting);
+        gauge(&self.connections_max, &["sessions"], max);
 
         let hashing = password::queue();
         self.hashes_waiting.set(hashing.waiting as i64);
