@@ -166,6 +166,17 @@ impl Metrics {
             ),
             &["cause"],
         )?;
+        for cause in [
+            "pool_timeout",
+            "connection",
+            "statement_timeout",
+            "server_shutdown",
+            "resources",
+            "password_hashing",
+            "other",
+        ] {
+            unavailable.with_label_values(&[cause]);
+        }
         let hashes_waiting = IntGauge::new(
             "session_demo_password_hashes_waiting",
             "Password hashes waiting for a hashing slot.",

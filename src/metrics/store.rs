@@ -120,9 +120,21 @@ impl StoreMetrics {
             )
             .buckets(DB_BUCKETS.to_vec()),
         )?;
+        // Every series there from the start, at 0, so rates work from the
+        // first failure on.
         for step in STEPS {
             duration.with_label_values(&[step.as_str()]);
             batch_size.with_label_values(&[step.as_str()]);
+            for kind in [
+                ErrorKind::Unavailable,
+                ErrorKind::Timeout,
+                ErrorKind::Overloaded,
+                ErrorKind::Statement,
+                ErrorKind::Other,
+            ] {
+                errors.with_label_values(&[step.as_str(), kind.as_str()]);
+                retries.with_label_values(&[step.as_str(), kind.as_str()]);
+            }
         }
         for result in ["written", "skipped"] {
             touches.with_label_values(&[result]);

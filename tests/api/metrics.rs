@@ -361,3 +361,56 @@ async fn the_store_s_metrics_move_a_first_visit_creates_one_session_and_batches_
         ) >= 1.0
     );
 }
+
+#[tokio::test]
+async fn docs_operations_md_describes_every_metric_and_its_alerts_are_valid() {
+    let (binary, metrics) = binary_with_metrics(&[]).await;
+    Browser::new(&binary.address).page("/").await;
+    let (text, _) = scrape(&metrics).await;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .expect("docs/operations.md");
+    let served: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    for name in &served {
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "docs/operations.md names `{name}`"
+        );
+    }
+    // Every metric a table row names is served.
+    for row in doc.lines().filter(|line| line.starts_with("| `")) {
+        for name in row
+            .split('|')
+            .nth(1)
+            .unwrap_or("")
+            .split('`')
+            .skip(1)
+            .step_by(2)
+        {
+            if name.contains('_') && !name.contains('/') && !name.contains('=') {
+                assert!(served.contains(name), "{name} is documented but not served");
+            }
+        }
+    }
+    // The alert rules parse and their expressions are valid PromQL.
+    let start = doc.find("```yaml\ngroups:").expect("the rules") + "```yaml\n".len();
+    let rules = &doc[start..start + doc[start..].find("```").expect("the end")];
+    let file = std::env::temp_dir().join(format!("session-demo-rules-{}.yml", std::process::id()));
+    std::fs::write(&file, rules).expect("written");
+    match std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&file)
+        .output()
+    {
+        Ok(output) => assert!(output.status.success(), "{output:?}"),
+        Err(_) if std::env::var_os("CI_REQUIRE_PROMETHEUS").is_none() => {
+            eprintln!("skipped: promtool is not installed (Debian: prometheus)");
+        }
+        Err(error) => panic!("promtool is required in CI: {error}"),
+    }
+    let _ = std::fs::remove_file(file);
+}
