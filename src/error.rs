@@ -147,12 +147,24 @@ impl AppError {
 pub struct UnavailableCause(pub &'static str);
 
 impl UnavailableCause {
-    /// The cause of an unavailable database, from the first `sqlx::Error`
-    /// in `cause`'s chain: `pool_timeout` (no connection free in time),
-    /// `connection` (refused, lost, TLS, closed), `statement_timeout`,
-    /// `server_shutdown` (`57P01`-`57P03`), `resources` (class `53`, such
-    /// as too many connections), `other`.
+    /// The cause of an unavailable database: the session store's deadline
+    /// (`store_timeout`) or full queue (`store_overloaded`); else from the
+    /// first `sqlx::Error` in `cause`'s chain: `pool_timeout` (no connection
+    /// free in time), `connection` (refused, lost, TLS, closed),
+    /// `statement_timeout`, `server_shutdown` (`57P01`-`57P03`), `read_only`
+    /// (a write reached a standby during a failover), `conflict` (a
+    /// serialization failure or deadlock), `lock_timeout`, `resources`
+    /// (class `53`, such as too many connections); `other`.
     fn of(cause: &anyhow::Error) -> Self {
+        let store = cause
+            .chain()
+            .find_map(|error| error.downcast_ref::<StoreError>())
+            .map(StoreError::kind);
+        match store {
+            Some(actix_session_postgres::ErrorKind::Timeout) => return Self("store_timeout"),
+            Some(actix_session_postgres::ErrorKind::Overloaded) => return Self("store_overloaded"),
+            _ => {}
+        }
         let sqlx = cause
             .chain()
             .find_map(|error| error.downcast_ref::<sqlx::Error>());
@@ -166,6 +178,9 @@ impl UnavailableCause {
                 Some(code) if code.starts_with("53") => "resources",
                 Some("57014") => "statement_timeout",
                 Some("57P01" | "57P02" | "57P03") => "server_shutdown",
+                Some("25006") => "read_only",
+                Some("40001" | "40P01") => "conflict",
+                Some("55P03") => "lock_timeout",
                 _ => "other",
             },
             _ => "other",

@@ -172,6 +172,11 @@ impl Metrics {
             "statement_timeout",
             "server_shutdown",
             "resources",
+            "read_only",
+            "conflict",
+            "lock_timeout",
+            "store_timeout",
+            "store_overloaded",
             "password_hashing",
             "other",
         ] {
