@@ -132,15 +132,18 @@ async fn serve(
         .metrics
         .as_ref()
         .map(|m| m.request_started(method_index));
+    let access = access_log::Entry::begin(&req, &edge.trusted_proxies);
     let served = Served {
         started: Instant::now(),
         method,
         method_text: req.method().clone(),
         // The route template that will serve the request ("/cart/add", never
-        // the raw path): asked now, because an error comes back without the
-        // request.
-        route: req.match_pattern(),
-        access: access_log::Entry::begin(&req, &edge.trusted_proxies),
+        // the raw path), when the metrics or the access log want it: asked
+        // now, because an error comes back without the request.
+        route: (edge.metrics.is_some() || access.is_some())
+            .then(|| req.match_pattern())
+            .flatten(),
+        access,
     };
     match next.call(req).await {
         Ok(response) => {
