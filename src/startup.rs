@@ -41,9 +41,9 @@ use crate::{
     random::random_hex,
     routes::{self, AddressLimits, login::DemoAccount},
     session::{
-        current::SessionCookie,
-        middleware::{CookieSettings, session_middleware, store_errors_as_pages},
-        rotation::{SecretRotation, reissue_old_cookies},
+        cookie::CookieConfig,
+        middleware::{session_middleware, store_errors_as_pages},
+        rotation::reissue_old_cookies,
     },
     shutdown::Draining,
     trusted_proxies::TrustedProxies,
@@ -311,11 +311,11 @@ impl Pools {
 struct Shared {
     pools: Pools,
     policy: ExpiryPolicy,
-    key: Key,
-    cookie: CookieSettings,
-    session_cookie: SessionCookie,
+    /// The one cookie configuration: the session middleware, rotation, the
+    /// key digest extractor and logout read it.
+    cookie: Arc<CookieConfig>,
+    /// Device cookies, sealed with the session cookie's key.
     device_cookies: DeviceCookies,
-    rotation: Option<Arc<SecretRotation>>,
     demo: DemoAccount,
     /// Built once: every worker shares one count per address.
     address_limits: AddressLimits,
@@ -335,11 +335,16 @@ impl Shared {
         draining: Draining,
         metrics: Option<Arc<Metrics>>,
     ) -> anyhow::Result<Self> {
-        let key = cookie_key(settings)?;
-        let cookie = CookieSettings {
+        let cookie = Arc::new(CookieConfig {
             name: settings.cookie_name().into(),
+            key: cookie_key(settings)?,
+            previous: settings
+                .session_secret_previous
+                .as_ref()
+                .map(|previous| Key::derive_from(previous.expose().as_bytes())),
             secure: settings.cookie_secure,
-        };
+            host_prefix: settings.is_production(),
+        });
         let demo = if settings.is_production() {
             DemoAccount(None)
         } else {
@@ -356,31 +361,17 @@ impl Shared {
             throttle::address_limiter(settings.address_limit)
                 .context("the per-address limit needs a burst and a period above zero")
         };
-        let rotation = settings.session_secret_previous.as_ref().map(|previous| {
-            Arc::new(SecretRotation {
-                cookie_name: cookie.name.clone(),
-                current: key.clone(),
-                previous: Key::derive_from(previous.expose().as_bytes()),
-                secure: cookie.secure,
-            })
-        });
         Ok(Self {
             pools: pools.clone(),
             policy: ExpiryPolicy {
                 inactivity: settings.session_ttl,
                 absolute: settings.session_absolute_ttl,
             },
-            session_cookie: SessionCookie {
-                name: cookie.name.clone(),
-                key: key.clone(),
-            },
             device_cookies: DeviceCookies::new(
-                key.clone(),
+                cookie.key.clone(),
                 cookie.secure,
-                settings.is_production(),
+                cookie.host_prefix,
             ),
-            rotation,
-            key,
             cookie,
             demo,
             address_limits: AddressLimits {
@@ -427,7 +418,7 @@ impl Shared {
         {
             metrics.watch_pages_pool(pages.clone());
         }
-        let rotation = self.rotation;
+        let cookie = self.cookie;
         let address_limits = self.address_limits;
         let edge = Rc::new(self.edge);
         let mut app = App::new();
@@ -440,7 +431,7 @@ impl Shared {
             .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
             .app_data(self.body_timeout)
             .app_data(web::Data::new(self.demo))
-            .app_data(web::Data::new(self.session_cookie))
+            .app_data(web::Data::from(cookie.clone()))
             .app_data(web::Data::new(self.device_cookies))
             .app_data(self.trusted_proxies)
             // Static files and the health check: no session is ever loaded for them.
@@ -450,9 +441,9 @@ impl Shared {
             .service(
                 web::scope("")
                     .wrap(headers::private_page())
-                    .wrap(session_middleware(store, self.key, &self.cookie))
+                    .wrap(session_middleware(store, &cookie))
                     .wrap(from_fn(move |req, next| {
-                        reissue_old_cookies(rotation.clone(), req, next)
+                        reissue_old_cookies(cookie.clone(), req, next)
                     }))
                     .wrap(from_fn(store_errors_as_pages))
                     .configure(move |cfg| routes::session_routes(cfg, &address_limits))

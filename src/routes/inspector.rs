@@ -17,11 +17,7 @@ use crate::{
     cart,
     error::AppError,
     routes::{layout::Layout, render, time_text},
-    session::{
-        AppSession,
-        current::{CurrentSessionDigest, SessionCookie},
-        details,
-    },
+    session::{AppSession, cookie::CookieConfig, current::CurrentSessionDigest, details},
 };
 
 /// What this request looked like, from the session's point of view.
@@ -113,7 +109,7 @@ pub struct RowView {
 pub async fn show(
     session: AppSession,
     pool: web::Data<PgPool>,
-    cookie: web::Data<SessionCookie>,
+    cookie: web::Data<CookieConfig>,
     current: CurrentSessionDigest,
 ) -> Result<HttpResponse, AppError> {
     let digest = current.digest();
