@@ -55,6 +55,15 @@ impl Secret {
     }
 }
 
+/// How each log line is written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `[time LEVEL target request_id=...] message`, for people.
+    Text,
+    /// One JSON object per line, for log collectors (`logging.rs` names the fields).
+    Json,
+}
+
 /// How many POSTs to `/login` and `/register` one address may make in a burst,
 /// and how fast that allowance refills.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +138,11 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// `RUST_LOG`: the env_logger filter.
     pub rust_log: String,
+    /// `LOG_FORMAT`: `text` (the default) or `json`.
+    pub log_format: LogFormat,
+    /// `METRICS_ADDR`: where `GET /metrics` is served, on a listener of its
+    /// own (never `BIND_ADDR`); `None`: no metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
     /// `DEV_DATA_DIR`: where development keeps its private PostgreSQL and
     /// generated secret (default: the crate's `target/`).
     pub dev_data_dir: PathBuf,
@@ -262,6 +276,38 @@ impl Settings {
             })?,
         };
 
+        let metrics_addr = match var("METRICS_ADDR") {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| SettingsError {
+                        variable: "METRICS_ADDR",
+                        problem: format!("expected an address like 127.0.0.1:9464, got `{text}`"),
+                    })?,
+            ),
+        };
+        if let Some(metrics) = metrics_addr
+            && metrics.port() != 0
+            && metrics == bind_addr
+        {
+            // The metrics are for the operator, never for the public listener.
+            return Err(SettingsError {
+                variable: "METRICS_ADDR",
+                problem: format!("must differ from BIND_ADDR ({bind_addr})"),
+            });
+        }
+        let log_format = match var("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "LOG_FORMAT",
+                    problem: format!("expected `text` or `json`, got `{other}`"),
+                });
+            }
+        };
+
         let cookie_secure = boolean(&var, "COOKIE_SECURE", production)?;
         if production && !cookie_secure {
             // Browsers drop a `__Host-` cookie without `Secure`: every session would break.
@@ -322,6 +368,8 @@ impl Settings {
             environment,
             cookie_secure,
             rust_log: var("RUST_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+            metrics_addr,
             dev_data_dir: var("DEV_DATA_DIR").map_or_else(
                 || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
                 PathBuf::from,
@@ -470,6 +518,39 @@ mod tests {
         assert_eq!(s.cookie_name(), "session");
         assert!(s.trusted_proxies.is_empty(), "no proxy trusted by default");
         assert_eq!(s.instance_name, None);
+        assert_eq!(s.metrics_addr, None, "no metrics listener by default");
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn metrics_and_log_format_are_checked_by_name() {
+        let s =
+            settings(&[("METRICS_ADDR", "127.0.0.1:9464"), ("LOG_FORMAT", "json")]).expect("valid");
+        assert_eq!(s.metrics_addr.map(|a| a.port()), Some(9464));
+        assert_eq!(s.log_format, LogFormat::Json);
+        for pairs in [
+            &[("METRICS_ADDR", "localhost")][..],
+            &[("METRICS_ADDR", "127.0.0.1:8080")][..],
+            &[("BIND_ADDR", "0.0.0.0:80"), ("METRICS_ADDR", "0.0.0.0:80")][..],
+        ] {
+            assert_eq!(
+                settings(pairs).unwrap_err().variable,
+                "METRICS_ADDR",
+                "{pairs:?}"
+            );
+        }
+        // Port 0 twice: two listeners on two free ports.
+        assert!(
+            settings(&[
+                ("BIND_ADDR", "127.0.0.1:0"),
+                ("METRICS_ADDR", "127.0.0.1:0")
+            ])
+            .is_ok()
+        );
+        assert_eq!(
+            settings(&[("LOG_FORMAT", "xml")]).unwrap_err().variable,
+            "LOG_FORMAT"
+        );
     }
 
     #[test]

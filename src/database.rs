@@ -160,3 +160,123 @@ fn created_by_someone_else(error: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// How `DATABASE_MAX_CONNECTIONS` is shared between the process's pools, so
+/// that all of them together never open more than that.
+///
+/// A quarter of the budget (but at least one connection per worker, while
+/// half the budget allows) goes to the session store's pools, one per worker
+/// thread (see `actix_session_postgres::pool`), the rest to the pages' queries
+/// (users, carts, login failures; the health check runs on the session
+/// store's pool). The store needs few connections: concurrent requests of a
+/// worker share its statements (`actix_session_postgres::batch`), and fewer
+/// connections make larger batches and leave PostgreSQL fewer backends to
+/// switch between on the same cores. `scripts/bench.sh`'s pool sweep measured
+/// it (docs/benchmark.md): two session connections per worker served `GET /`
+/// about a third faster than four (27,414 against 20,671 requests a
+/// second). The pages' statements are not batched,
+/// so they keep the larger share, and neither kind can starve the other.
+///
+/// The pages' share is split again: a small pool shared by the process
+/// (migrations at start, pruning, the demo user) and one pool per worker for
+/// the pages. Per worker for the same reason as the session pools, and one
+/// more: a socket belongs to the runtime of the worker thread that opened
+/// it, and at shutdown each worker stops as soon as its own connections are
+/// done. A connection opened by a worker that has stopped fails for every
+/// other worker still finishing its requests. With fewer connections than
+/// that takes (fewer than about twice the workers, plus one), the workers
+/// share the pages' pool, and a shutdown may fail such a request.
+///
+/// Splits round down, at least one connection each; what rounding leaves
+/// over goes to the shared pool. A limit, not a reservation: every pool
+/// opens connections only when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The most connections of the pool shared by the whole process (the
+    /// pages use it too when `pages_per_worker` is 0).
+    pub shared: u32,
+    /// The most connections of each worker's own pool for the pages' queries;
+    /// 0 when the budget is too small for such pools.
+    pub pages_per_worker: u32,
+    /// The worker threads.
+    pub workers: usize,
+    /// How many session pools there are (one per worker while the budget allows).
+    pub session_pools: usize,
+    /// The most connections of each session pool.
+    pub per_session_pool: usize,
+}
+
+impl ConnectionBudget {
+    /// Splits `max_connections` (at least 2: settings refuse less) for `workers` worker threads.
+    pub fn split(max_connections: u32, workers: usize) -> Self {
+        let max_connections = max_connections.max(2) as usize;
+        let workers = workers.max(1);
+        let session_share = (max_connections / 4).max(workers.min(max_connections / 2));
+        let session_pools = workers.min(session_share);
+        let per_session_pool = session_share / session_pools;
+        let pages = max_connections - session_pools * per_session_pool;
+        // One connection stays with the shared pool; the rest, if every
+        // worker can get one, is split between the workers.
+        let pages_per_worker = (pages - 1) / workers;
+        let shared = pages - pages_per_worker * workers;
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self {
+            shared: small(shared),
+            pages_per_worker: small(pages_per_worker),
+            workers,
+            session_pools,
+            per_session_pool,
+        }
+    }
+
+    /// The most connections of all pools together.
+    pub fn total(&self) -> usize {
+        self.shared as usize
+            + self.pages_per_worker as usize * self.workers
+            + self.session_pools * self.per_session_pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectionBudget;
+
+    #[test]
+    fn the_pools_together_never_exceed_the_budget() {
+        for max in 2..=64 {
+            for workers in 1..=16 {
+                let budget = ConnectionBudget::split(max, workers);
+                assert!(
+                    budget.total() <= max as usize,
+                    "{max} for {workers}: {budget:?}"
+                );
+                let pages = budget.shared as usize + budget.pages_per_worker as usize * workers;
+                assert!(pages >= max as usize / 2, "{max} for {workers}: {budget:?}");
+                assert!(budget.shared >= 1);
+                assert!(budget.session_pools >= 1 && budget.per_session_pool >= 1);
+                assert!(budget.session_pools <= workers);
+            }
+        }
+        let default = ConnectionBudget::split(16, 2);
+        assert_eq!(
+            (
+                default.shared,
+                default.pages_per_worker,
+                default.session_pools,
+                default.per_session_pool
+            ),
+            (2, 5, 2, 2)
+        );
+        let small = ConnectionBudget::split(4, 2);
+        assert_eq!(
+            (
+                small.shared,
+                small.pages_per_worker,
+                small.session_pools,
+                small.per_session_pool
+            ),
+            (2, 0, 2, 1),
+            "too small for pools of their own: the workers share the pages' pool"
+        );
+    }
+}

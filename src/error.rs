@@ -3,7 +3,7 @@
 //! Handlers return `Result<_, AppError>` and use `?`. Each variant chooses its
 //! status code, its headers and the words shown to the visitor; the cause of a
 //! 5xx is logged once, with its chain, and never shown. How the page looks is
-//! decided elsewhere: every error response carries an [`ErrorPage`], which
+//! decided elsewhere: every error response carries an [`ErrorPage`](crate::error::ErrorPage), which
 //! `routes::error_page` renders inside the site's layout. So this module, like
 //! the settings, sits at the bottom of the crate and imports nothing from it.
 
@@ -155,6 +155,54 @@ impl AppError {
     }
 }
 
+/// Why a 503 was answered, in a few fixed words: the label of
+/// `session_demo_unavailable_responses_total` (see `metrics.rs`). Every 503
+/// made from an [`AppError`] carries one in its extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnavailableCause(pub &'static str);
+
+impl UnavailableCause {
+    /// The cause of an unavailable database: the session store's deadline
+    /// (`store_timeout`) or full queue (`store_overloaded`); else from the
+    /// first `sqlx::Error` in `cause`'s chain: `pool_timeout` (no connection
+    /// free in time), `connection` (refused, lost, TLS, closed),
+    /// `statement_timeout`, `server_shutdown` (`57P01`-`57P03`), `read_only`
+    /// (a write reached a standby during a failover), `conflict` (a
+    /// serialization failure or deadlock), `lock_timeout`, `resources`
+    /// (class `53`, such as too many connections); `other`.
+    fn of(cause: &anyhow::Error) -> Self {
+        let store = cause
+            .chain()
+            .find_map(|error| error.downcast_ref::<StoreError>())
+            .map(StoreError::kind);
+        match store {
+            Some(actix_session_postgres::ErrorKind::Timeout) => return Self("store_timeout"),
+            Some(actix_session_postgres::ErrorKind::Overloaded) => return Self("store_overloaded"),
+            _ => {}
+        }
+        let sqlx = cause
+            .chain()
+            .find_map(|error| error.downcast_ref::<sqlx::Error>());
+        Self(match sqlx {
+            Some(sqlx::Error::PoolTimedOut) => "pool_timeout",
+            Some(sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed) => {
+                "connection"
+            }
+            Some(sqlx::Error::Database(error)) => match error.code().as_deref() {
+                Some(code) if code.starts_with("08") => "connection",
+                Some(code) if code.starts_with("53") => "resources",
+                Some("57014") => "statement_timeout",
+                Some("57P01" | "57P02" | "57P03") => "server_shutdown",
+                Some("25006") => "read_only",
+                Some("40001" | "40P01") => "conflict",
+                Some("55P03") => "lock_timeout",
+                _ => "other",
+            },
+            _ => "other",
+        })
+    }
+}
+
 /// Whether a database error means "the database cannot serve right now" (a
 /// `503`, worth retrying) rather than "this app and its database disagree" (a
 /// `500`, a bug to fix). One list for the whole app: the session store's
@@ -249,6 +297,19 @@ impl ResponseError for AppError {
         let mut response = response
             .content_type("text/plain; charset=utf-8")
             .body(message.clone());
+        match self {
+            Self::Busy { .. } => {
+                response
+                    .extensions_mut()
+                    .insert(UnavailableCause("password_hashing"));
+            }
+            Self::Unavailable(cause) => {
+                response
+                    .extensions_mut()
+                    .insert(UnavailableCause::of(cause));
+            }
+            _ => {}
+        }
         response.extensions_mut().insert(ErrorPage {
             status,
             title,
@@ -318,6 +379,39 @@ mod tests {
         }
         assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn a_503_names_its_cause() {
+        let cause = |error: sqlx::Error| {
+            AppError::from(error)
+                .error_response()
+                .extensions()
+                .get::<UnavailableCause>()
+                .copied()
+        };
+        assert_eq!(
+            cause(sqlx::Error::PoolTimedOut),
+            Some(UnavailableCause("pool_timeout"))
+        );
+        assert_eq!(
+            cause(with_code("57014")),
+            Some(UnavailableCause("statement_timeout"))
+        );
+        assert_eq!(
+            cause(with_code("53300")),
+            Some(UnavailableCause("resources"))
+        );
+        assert_eq!(
+            cause(with_code("57P01")),
+            Some(UnavailableCause("server_shutdown"))
+        );
+        assert_eq!(cause(with_code("42703")), None, "a 500 has no such cause");
+        let busy = AppError::Busy { retry_after: 1 }.error_response();
+        assert_eq!(
+            busy.extensions().get::<UnavailableCause>(),
+            Some(&UnavailableCause("password_hashing"))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The binary: settings, logging, then the application. Everything else is in the library.
 
-use session_demo::{config::Settings, startup::Application};
+use session_demo::{config::Settings, logging, startup::Application};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -13,9 +13,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    env_logger::Builder::new()
-        .parse_filters(&settings.rust_log)
-        .init();
+    logging::init(settings.log_format, &settings.rust_log);
 
     let result = async {
         let app = Application::build(settings).await?;

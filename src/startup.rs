@@ -1,11 +1,26 @@
 //! `Application::build`: from settings to a running server. `main` and every
 //! test call it, so the tests exercise exactly what production runs.
+//!
+//! Three steps: `Databases::open` (PostgreSQL, the migrations, the pools
+//! within `DATABASE_MAX_CONNECTIONS`), `Shared::new` (everything the worker
+//! threads share: keys, cookies, limiters, the middleware's settings), then
+//! one `Shared::app` per worker thread.
 
-use std::{net::TcpListener, path::PathBuf, sync::Arc};
+use std::{net::TcpListener, path::PathBuf, rc::Rc, sync::Arc};
 
-use actix_web::{App, HttpServer, cookie::Key, dev::Server, middleware::from_fn, web};
+use actix_web::{
+    App, Error, HttpServer,
+    body::MessageBody,
+    cookie::Key,
+    dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse},
+    middleware::from_fn,
+    web,
+};
 use anyhow::Context;
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio::{sync::watch, task::JoinHandle};
 
 use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
@@ -13,24 +28,27 @@ use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
 use dev_postgres::{DevPostgres, DevPostgresOptions};
 
 use crate::{
-    access_log::access_log,
     auth::{device::DeviceCookies, password, users},
     config::Settings,
-    cookie_header::keep_readable_cookies,
     csrf::{PreSessionCookie, pre_session_cookie},
-    database::{self, PoolSettings},
+    database::{self, ConnectionBudget, PoolSettings},
     forms::BodyTimeout,
-    headers, housekeeping,
-    instance::{self, Draining},
+    housekeeping,
     limits::AddressLimits,
-    random::random_hex,
-    request_limits::limit_request_head,
-    routes::{self, error_page::render_error_pages, login::DemoAccount},
-    session::{
-        current::SessionCookie,
-        middleware::{CookieSettings, session_middleware, store_errors_as_pages},
-        rotation::{SecretRotation, reissue_old_cookies},
+    metrics::{self, Metrics},
+    middleware::{
+        self, Edge, cookie_header::keep_readable_cookies, headers, instance::Instance,
+        request_limits::limit_request_head,
     },
+    random::random_hex,
+    routes::{self, login::DemoAccount},
+    session::{
+        cookie::CookieConfig,
+        middleware::{session_middleware, store_errors_as_pages},
+        rotation::reissue_old_cookies,
+    },
+    shutdown::Draining,
+    trusted_proxies::TrustedProxies,
 };
 
 /// The static files served under `/static`.
@@ -42,6 +60,8 @@ fn static_dir() -> PathBuf {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics server on `METRICS_ADDR`, and its port.
+    metrics: Option<(Server, u16)>,
     pool: PgPool,
     session_pools: WorkerPools,
     pruner: JoinHandle<()>,
@@ -55,209 +75,93 @@ impl Application {
     /// Connects to (or starts) PostgreSQL, migrates it, binds the listener and
     /// builds the server. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        // Without DATABASE_URL (development), the app starts a PostgreSQL of its own.
-        #[cfg(feature = "dev-postgres")]
-        let (database_url, dev_postgres) = match &settings.database_url {
-            Some(url) => (url.expose().to_owned(), None),
-            None => {
-                let server = start_dev_postgres(&settings).await?;
-                (server.url("session_demo"), Some(server))
+        // One worker per CPU (actix's default, made explicit because each
+        // worker gets pools of its own: see `ConnectionBudget`).
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut databases = Databases::open(&settings, workers).await?;
+        let draining = Draining::default();
+        // The metrics' listener first: `METRICS_ADDR` in use stops the start
+        // before the public listener opens.
+        let metrics = match settings.metrics_addr {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("METRICS_ADDR: binding {address}"))?;
+                let address = listener.local_addr()?;
+                let registry = Arc::new(
+                    Metrics::new(
+                        databases.pools.shared.clone(),
+                        databases.pools.sessions.clone(),
+                    )
+                    .context("registering the metrics")?,
+                );
+                // The store reports to the registry from now on.
+                databases.pools.sessions = databases
+                    .pools
+                    .sessions
+                    .clone()
+                    .observed_by(registry.store_observer());
+                log::info!("metrics on http://{address}/metrics");
+                Some((
+                    registry.clone(),
+                    metrics::serve(listener, registry)?,
+                    address.port(),
+                ))
             }
         };
-        #[cfg(not(feature = "dev-postgres"))]
-        let database_url = settings
-            .database_url
-            .as_ref()
-            .map(|url| url.expose().to_owned())
-            .context("DATABASE_URL: required (this build has no private development PostgreSQL)")?;
-        // One worker per CPU (actix's default, made explicit because each
-        // worker gets a session pool of its own: see actix_session_postgres::pool).
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        let budget = ConnectionBudget::split(settings.database_max_connections, workers);
-        log::info!(
-            "at most {} PostgreSQL connections: {} shared, {} per worker for the pages, \
-             {} session pool(s) of {}",
-            settings.database_max_connections,
-            budget.shared,
-            budget.pages_per_worker,
-            budget.session_pools,
-            budget.per_session_pool
-        );
-        let pool_settings = PoolSettings {
-            max_connections: budget.shared,
-            acquire_timeout: settings.database_acquire_timeout,
-            statement_timeout: settings.database_statement_timeout,
-        };
-        // Two pools on one database: sqlx's for the pages' queries and the
-        // migrations, and the session store's own, which skips sqlx's ping per
-        // query on the hottest path (see actix_session_postgres::pool).
-        let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
-        let mut session_options = database::connect_options(&database_url, pool_settings)?;
-        if !settings.session_synchronous_commit {
-            // Opt-in: session writes stop waiting for the disk (see config.rs).
-            session_options = session_options.options([("synchronous_commit", "off")]);
-        }
-        let session_pools = WorkerPools::new(
-            session_options,
-            budget.session_pools,
-            budget.session_pools * budget.per_session_pool,
-            settings.database_acquire_timeout,
-        );
-        let policy = ExpiryPolicy {
-            inactivity: settings.session_ttl,
-            absolute: settings.session_absolute_ttl,
-        };
-
-        let key = cookie_key(&settings)?;
-        let cookie = CookieSettings {
-            name: settings.cookie_name().into(),
-            secure: settings.cookie_secure,
-        };
-
-        let demo = if settings.is_production() {
-            DemoAccount(None)
-        } else {
-            users::ensure_demo_user(&pool).await?;
-            DemoAccount(Some((
-                users::DEMO_USERNAME.into(),
-                users::DEMO_PASSWORD.into(),
-            )))
-        };
-        password::warm_up().await;
-        // Built once: every worker thread counts an address in the same place.
-        let address_limits = AddressLimits::new(settings.address_limit, settings.new_session_limit)
-            .context("the per-address limits need a burst and a period above zero")?;
-        // The per-address limiter reads it to find the client behind a proxy.
-        let trusted_proxies = settings.trusted_proxies.clone();
-        let instance_name = instance::header_value(settings.instance_name.as_deref());
-        let draining = Draining::default();
-        let rotation = settings.session_secret_previous.as_ref().map(|previous| {
-            Arc::new(SecretRotation {
-                cookie_name: cookie.name.clone(),
-                current: key.clone(),
-                previous: Key::derive_from(previous.expose().as_bytes()),
-                secure: cookie.secure,
-            })
-        });
-        let session_cookie = SessionCookie {
-            name: cookie.name.clone(),
-            key: key.clone(),
-            secure: cookie.secure,
-        };
-        let device_cookies =
-            DeviceCookies::new(key.clone(), cookie.secure, settings.is_production());
-        let pre_session =
-            PreSessionCookie::new(key.clone(), cookie.secure, settings.is_production());
+        let shared = Shared::new(
+            &settings,
+            &databases.pools,
+            draining.clone(),
+            metrics.as_ref().map(|(registry, ..)| registry.clone()),
+        )
+        .await?;
 
         let listener = TcpListener::bind(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let address = listener.local_addr()?;
         log::info!("listening on http://{address}");
 
-        let production = settings.is_production();
-        // A store step (queue, statement and retries together) waits at most
-        // as long as a request may wait for a connection.
-        let store_deadline = settings.database_acquire_timeout;
-        let body_timeout = BodyTimeout(settings.request_body_timeout);
-        let shared_pool = pool.clone();
-        let pages_options = database::connect_options(&database_url, pool_settings)?;
-        let worker_pools = session_pools.clone();
-        let stop_signal = draining.clone().on_stop_signal(settings.shutdown_drain);
-        let server = HttpServer::new(move || {
-            // This closure runs once in each worker thread.
-            let session_pool = worker_pools.for_new_worker();
-            // `visits` is a counter: concurrent requests of one session add
-            // their visits up instead of overwriting each other's count.
-            let store = PgSessionStore::new(session_pool.clone(), policy)
-                .with_counters([crate::session::typed::VISITS])
-                .with_deadline(store_deadline);
-            // The pages' pool of this worker (see `ConnectionBudget`), opened
-            // lazily on the worker's own runtime; or the shared one.
-            let pages = match budget.pages_per_worker {
-                0 => shared_pool.clone(),
-                size => PgPoolOptions::new()
-                    .max_connections(size)
-                    .acquire_timeout(pool_settings.acquire_timeout)
-                    .connect_lazy_with(pages_options.clone()),
-            };
-            App::new()
-                .app_data(web::Data::new(pages))
-                .app_data(web::Data::new(session_pool))
-                .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
-                .app_data(body_timeout)
-                .app_data(web::Data::new(demo.clone()))
-                .app_data(web::Data::new(session_cookie.clone()))
-                .app_data(web::Data::new(device_cookies.clone()))
-                .app_data(web::Data::new(pre_session.clone()))
-                .app_data(trusted_proxies.clone())
-                // Static files and the health check: no session is ever loaded for them.
-                .service(routes::static_files(static_dir()))
-                .service(routes::health_route())
-                // Everything else is a page of a session.
-                .service(
-                    web::scope("")
-                        .wrap(headers::private_page())
-                        // Inside the session middleware: it sees the session
-                        // as the handler left it (csrf.rs).
-                        .wrap(from_fn(pre_session_cookie))
-                        .wrap(session_middleware(store, key.clone(), &cookie))
-                        .wrap(from_fn({
-                            let rotation = rotation.clone();
-                            move |req, next| reissue_old_cookies(rotation.clone(), req, next)
-                        }))
-                        .wrap(from_fn(store_errors_as_pages))
-                        .configure(|cfg| routes::session_routes(cfg, &address_limits))
-                        .default_service(web::to(routes::not_found)),
-                )
-                // The last `wrap` runs first: the access log sees everything,
-                // every response gets the security headers, errors become pages
-                // in the layout, the head limits refuse early, and unreadable
-                // cookies are dropped before anything reads cookies.
-                .wrap(from_fn(keep_readable_cookies))
-                .wrap(from_fn(limit_request_head))
-                .wrap(from_fn(render_error_pages))
-                .wrap(from_fn(move |req, next| {
-                    headers::security_headers(production, req, next)
-                }))
-                .wrap(from_fn(access_log))
-                .wrap(from_fn({
-                    let (name, draining) = (instance_name.clone(), draining.clone());
-                    move |req, next| {
-                        instance::instance_headers(name.clone(), draining.clone(), req, next)
-                    }
-                }))
-        })
-        .workers(workers)
-        .listen(listener)?
-        // On SIGTERM or Ctrl-C: serve SHUTDOWN_DRAIN_SECONDS more, closing
-        // kept-alive connections after their next response, then stop
-        // accepting and finish what is in flight (instance.rs).
-        .shutdown_signal(stop_signal)
-        .shutdown_timeout(10)
-        .run();
+        let shared_observer = shared.metrics.as_ref().map(|m| m.store_observer());
+        let server = HttpServer::new(move || shared.clone().app())
+            .workers(workers)
+            .listen(listener)?
+            // On SIGTERM or Ctrl-C: serve SHUTDOWN_DRAIN_SECONDS more, closing
+            // kept-alive connections after their next response, then stop
+            // accepting and finish what is in flight (shutdown.rs).
+            .shutdown_signal(draining.on_stop_signal(settings.shutdown_drain))
+            .shutdown_timeout(10)
+            .run();
 
         let (stop_pruner, stopped) = watch::channel(false);
         let pruner = tokio::spawn(housekeeping::run(
-            pool.clone(),
+            databases.pools.shared.clone(),
             settings.session_prune_interval,
             stopped,
+            shared_observer,
         ));
 
         Ok(Self {
             port: address.port(),
             server,
-            pool,
-            session_pools,
+            metrics: metrics.map(|(_, server, port)| (server, port)),
+            pool: databases.pools.shared,
+            session_pools: databases.pools.sessions,
             pruner,
             stop_pruner,
             #[cfg(feature = "dev-postgres")]
-            dev_postgres,
+            dev_postgres: databases.dev_postgres,
         })
     }
 
     /// The port the server listens on (useful with `BIND_ADDR=...:0`).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `GET /metrics` is served on, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The database pool the application uses.
@@ -279,7 +183,15 @@ impl Application {
     /// Serves until the server stops (Ctrl-C, SIGTERM or a handle's `stop`), then
     /// stops the pruning task, closes the pool and stops the private PostgreSQL.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let served = self.server.await;
+        if let Some((handle, server)) = metrics {
+            handle.stop(true).await;
+            let _ = server.await;
+        }
         let _ = self.stop_pruner.send(true);
         let _ = self.pruner.await;
         self.session_pools.close();
@@ -295,6 +207,264 @@ impl Application {
     }
 }
 
+/// The database side: PostgreSQL (started here in development), migrated,
+/// and the pools.
+struct Databases {
+    pools: Pools,
+    #[cfg(feature = "dev-postgres")]
+    dev_postgres: Option<DevPostgres>,
+}
+
+/// The pools, within `DATABASE_MAX_CONNECTIONS` (cheap to clone: handles).
+#[derive(Clone)]
+struct Pools {
+    /// sqlx's pool shared by the process: migrations, pruning, the demo user,
+    /// and the pages' queries when the budget is too small for pools per worker.
+    shared: PgPool,
+    /// How to open each worker's pool for the pages' queries.
+    pages_options: PgConnectOptions,
+    /// How the connections are split.
+    budget: ConnectionBudget,
+    /// How long a query waits for a connection.
+    acquire_timeout: std::time::Duration,
+    /// The session store's pools, one per worker.
+    sessions: WorkerPools,
+}
+
+impl Databases {
+    async fn open(settings: &Settings, workers: usize) -> anyhow::Result<Self> {
+        // Without DATABASE_URL (development), the app starts a PostgreSQL of its own.
+        #[cfg(feature = "dev-postgres")]
+        let (database_url, dev_postgres) = match &settings.database_url {
+            Some(url) => (url.expose().to_owned(), None),
+            None => {
+                let server = start_dev_postgres(settings).await?;
+                (server.url("session_demo"), Some(server))
+            }
+        };
+        #[cfg(not(feature = "dev-postgres"))]
+        let database_url = settings
+            .database_url
+            .as_ref()
+            .map(|url| url.expose().to_owned())
+            .context("DATABASE_URL: required (this build has no private development PostgreSQL)")?;
+        let budget = ConnectionBudget::split(settings.database_max_connections, workers);
+        log::info!(
+            "at most {} PostgreSQL connections: {} shared, {} per worker for the pages, \
+             {} session pool(s) of {}",
+            settings.database_max_connections,
+            budget.shared,
+            budget.pages_per_worker,
+            budget.session_pools,
+            budget.per_session_pool
+        );
+        let pool_settings = PoolSettings {
+            max_connections: budget.shared,
+            acquire_timeout: settings.database_acquire_timeout,
+            statement_timeout: settings.database_statement_timeout,
+        };
+        // Two kinds of pool on one database: sqlx's for the pages' queries and
+        // the migrations, and the session store's own, which skips sqlx's ping
+        // per query on the hottest path (see actix_session_postgres::pool).
+        let pool = database::connect_and_migrate(&database_url, pool_settings).await?;
+        let mut session_options = database::connect_options(&database_url, pool_settings)?;
+        if !settings.session_synchronous_commit {
+            // Opt-in: session writes stop waiting for the disk (see config.rs).
+            session_options = session_options.options([("synchronous_commit", "off")]);
+        }
+        let session_pools = WorkerPools::new(
+            session_options,
+            budget.session_pools,
+            budget.session_pools * budget.per_session_pool,
+            settings.database_acquire_timeout,
+        );
+        Ok(Self {
+            pools: Pools {
+                shared: pool,
+                pages_options: database::connect_options(&database_url, pool_settings)?,
+                budget,
+                acquire_timeout: settings.database_acquire_timeout,
+                sessions: session_pools,
+            },
+            #[cfg(feature = "dev-postgres")]
+            dev_postgres,
+        })
+    }
+}
+
+impl Pools {
+    /// The pool for the pages' queries of a new worker (see
+    /// `ConnectionBudget`), opened lazily on the worker's own runtime; or the
+    /// shared one.
+    fn pages_pool_for_new_worker(&self) -> PgPool {
+        match self.budget.pages_per_worker {
+            0 => self.shared.clone(),
+            size => PgPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(self.acquire_timeout)
+                .connect_lazy_with(self.pages_options.clone()),
+        }
+    }
+}
+
+/// Everything the worker threads share, made once: each worker builds its
+/// `App` from it ([`Shared::app`]).
+#[derive(Clone)]
+struct Shared {
+    pools: Pools,
+    policy: ExpiryPolicy,
+    /// The one cookie configuration: the session middleware, rotation, the
+    /// key digest extractor and logout read it.
+    cookie: Arc<CookieConfig>,
+    /// Device cookies, sealed with the session cookie's key.
+    device_cookies: DeviceCookies,
+    /// The form token's cookie while a session holds nothing (`csrf.rs`).
+    pre_session: PreSessionCookie,
+    demo: DemoAccount,
+    /// Built once: every worker shares one count per address.
+    address_limits: AddressLimits,
+    /// The per-address limiter reads it to find the client behind a proxy.
+    trusted_proxies: TrustedProxies,
+    body_timeout: BodyTimeout,
+    edge: Edge,
+    metrics: Option<Arc<Metrics>>,
+    /// Readiness fails while it is set.
+    draining: Draining,
+}
+
+impl Shared {
+    async fn new(
+        settings: &Settings,
+        pools: &Pools,
+        draining: Draining,
+        metrics: Option<Arc<Metrics>>,
+    ) -> anyhow::Result<Self> {
+        let cookie = Arc::new(CookieConfig {
+            name: settings.cookie_name().into(),
+            key: cookie_key(settings)?,
+            previous: settings
+                .session_secret_previous
+                .as_ref()
+                .map(|previous| Key::derive_from(previous.expose().as_bytes())),
+            secure: settings.cookie_secure,
+            host_prefix: settings.is_production(),
+        });
+        let demo = if settings.is_production() {
+            DemoAccount(None)
+        } else {
+            users::ensure_demo_user(&pools.shared).await?;
+            DemoAccount(Some((
+                users::DEMO_USERNAME.into(),
+                users::DEMO_PASSWORD.into(),
+            )))
+        };
+        password::warm_up().await;
+        // Built once: every worker thread counts an address in the same place.
+        let address_limits = AddressLimits::new(settings.address_limit, settings.new_session_limit)
+            .context("the per-address limits need a burst and a period above zero")?;
+        Ok(Self {
+            pools: pools.clone(),
+            policy: ExpiryPolicy {
+                inactivity: settings.session_ttl,
+                absolute: settings.session_absolute_ttl,
+            },
+            device_cookies: DeviceCookies::new(
+                cookie.key.clone(),
+                cookie.secure,
+                cookie.host_prefix,
+            ),
+            pre_session: PreSessionCookie::new(
+                cookie.key.clone(),
+                cookie.secure,
+                cookie.host_prefix,
+            ),
+            cookie,
+            demo,
+            address_limits,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            body_timeout: BodyTimeout(settings.request_body_timeout),
+            edge: Edge {
+                production: settings.is_production(),
+                instance: Instance::new(settings.instance_name.as_deref(), draining.clone()),
+                trusted_proxies: settings.trusted_proxies.clone(),
+                metrics: metrics.clone(),
+            },
+            metrics,
+            draining,
+        })
+    }
+
+    /// One worker's app: its pools, the routes, and the middleware stack
+    /// (`middleware/mod.rs`). Runs once in each worker thread, on its own copy.
+    fn app(
+        self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = Error,
+            InitError = (),
+        >,
+    > {
+        let session_pool = self.pools.sessions.for_new_worker();
+        // `visits` is a counter: concurrent requests of one session add
+        // their visits up instead of overwriting each other's count. A store
+        // step (queue, statement and retries together) waits at most as long
+        // as a request may wait for a connection.
+        let store = PgSessionStore::new(session_pool.clone(), self.policy)
+            .with_counters([crate::session::typed::VISITS])
+            .with_deadline(self.pools.acquire_timeout);
+        let pages = self.pools.pages_pool_for_new_worker();
+        if let Some(metrics) = &self.metrics
+            && self.pools.budget.pages_per_worker > 0
+        {
+            metrics.watch_pages_pool(pages.clone());
+        }
+        let cookie = self.cookie;
+        let address_limits = self.address_limits;
+        let edge = Rc::new(self.edge);
+        let mut app = App::new();
+        if let Some(metrics) = self.metrics {
+            app = app.app_data(web::Data::from(metrics));
+        }
+        app.app_data(web::Data::new(pages))
+            .app_data(web::Data::new(self.draining))
+            .app_data(web::Data::new(session_pool))
+            .app_data(web::PayloadConfig::new(crate::forms::MAX_BODY_BYTES))
+            .app_data(self.body_timeout)
+            .app_data(web::Data::new(self.demo))
+            .app_data(web::Data::from(cookie.clone()))
+            .app_data(web::Data::new(self.device_cookies))
+            .app_data(web::Data::new(self.pre_session))
+            .app_data(self.trusted_proxies)
+            // Static files and the health check: no session is ever loaded for them.
+            .service(routes::static_files(static_dir()))
+            .service(routes::health_routes())
+            // Everything else is a page of a session.
+            .service(
+                web::scope("")
+                    .wrap(headers::private_page())
+                    // Inside the session middleware: it sees the session
+                    // as the handler left it (csrf.rs).
+                    .wrap(from_fn(pre_session_cookie))
+                    .wrap(session_middleware(store, &cookie))
+                    .wrap(from_fn(move |req, next| {
+                        reissue_old_cookies(cookie.clone(), req, next)
+                    }))
+                    .wrap(from_fn(store_errors_as_pages))
+                    .configure(move |cfg| routes::session_routes(cfg, &address_limits))
+                    .default_service(web::to(routes::not_found)),
+            )
+            // The last `wrap` runs first (see middleware/mod.rs).
+            .wrap(from_fn(keep_readable_cookies))
+            .wrap(from_fn(limit_request_head))
+            .wrap(from_fn(move |req, next| {
+                middleware::edge(edge.clone(), req, next)
+            }))
+    }
+}
+
 /// Starts (or reuses) the private development PostgreSQL, with its data in
 /// `DEV_DATA_DIR/dev-postgres` (`target/dev-postgres` by default).
 #[cfg(feature = "dev-postgres")]
@@ -306,81 +476,6 @@ async fn start_dev_postgres(settings: &Settings) -> anyhow::Result<DevPostgres> 
     })
     .await
     .context("DATABASE_URL is not set, and the private development PostgreSQL did not start")
-}
-
-/// How `DATABASE_MAX_CONNECTIONS` is shared between the process's pools, so
-/// that all of them together never open more than that.
-///
-/// A quarter of the budget (but at least one connection per worker, while
-/// half the budget allows) goes to the session store's pools, one per worker
-/// thread (see `actix_session_postgres::pool`), the rest to the pages' queries
-/// (users, carts, login failures; the health check runs on the session
-/// store's pool). The store needs few connections: concurrent requests of a
-/// worker share its statements (`actix_session_postgres::batch`), and fewer
-/// connections make larger batches and leave PostgreSQL fewer backends to
-/// switch between on the same cores. `scripts/bench.sh`'s pool sweep measured
-/// it (docs/benchmark.md): two session connections per worker served `GET /`
-/// about a third faster than four (27,414 against 20,671 requests a second). The pages' statements are not batched,
-/// so they keep the larger share, and neither kind can starve the other.
-///
-/// The pages' share is split again: a small pool shared by the process
-/// (migrations at start, pruning, the demo user) and one pool per worker for
-/// the pages. Per worker for the same reason as the session pools, and one
-/// more: a socket belongs to the runtime of the worker thread that opened
-/// it, and at shutdown each worker stops as soon as its own connections are
-/// done. A connection opened by a worker that has stopped fails for every
-/// other worker still finishing its requests. With fewer connections than
-/// that takes (fewer than about twice the workers, plus one), the workers
-/// share the pages' pool, and a shutdown may fail such a request.
-///
-/// Splits round down, at least one connection each; what rounding leaves
-/// over goes to the shared pool. A limit, not a reservation: every pool
-/// opens connections only when needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionBudget {
-    /// The most connections of the pool shared by the whole process (the
-    /// pages use it too when `pages_per_worker` is 0).
-    pub shared: u32,
-    /// The most connections of each worker's own pool for the pages' queries;
-    /// 0 when the budget is too small for such pools.
-    pub pages_per_worker: u32,
-    /// The worker threads.
-    pub workers: usize,
-    /// How many session pools there are (one per worker while the budget allows).
-    pub session_pools: usize,
-    /// The most connections of each session pool.
-    pub per_session_pool: usize,
-}
-
-impl ConnectionBudget {
-    /// Splits `max_connections` (at least 2: settings refuse less) for `workers` worker threads.
-    pub fn split(max_connections: u32, workers: usize) -> Self {
-        let max_connections = max_connections.max(2) as usize;
-        let workers = workers.max(1);
-        let session_share = (max_connections / 4).max(workers.min(max_connections / 2));
-        let session_pools = workers.min(session_share);
-        let per_session_pool = session_share / session_pools;
-        let pages = max_connections - session_pools * per_session_pool;
-        // One connection stays with the shared pool; the rest, if every
-        // worker can get one, is split between the workers.
-        let pages_per_worker = (pages - 1) / workers;
-        let shared = pages - pages_per_worker * workers;
-        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Self {
-            shared: small(shared),
-            pages_per_worker: small(pages_per_worker),
-            workers,
-            session_pools,
-            per_session_pool,
-        }
-    }
-
-    /// The most connections of all pools together.
-    pub fn total(&self) -> usize {
-        self.shared as usize
-            + self.pages_per_worker as usize * self.workers
-            + self.session_pools * self.per_session_pool
-    }
 }
 
 /// The key that encrypts session cookies, derived from `SESSION_SECRET`.
@@ -408,48 +503,4 @@ fn cookie_key(settings: &Settings) -> anyhow::Result<Key> {
         path.display()
     );
     Ok(Key::derive_from(secret.as_bytes()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ConnectionBudget;
-
-    #[test]
-    fn the_pools_together_never_exceed_the_budget() {
-        for max in 2..=64 {
-            for workers in 1..=16 {
-                let budget = ConnectionBudget::split(max, workers);
-                assert!(
-                    budget.total() <= max as usize,
-                    "{max} for {workers}: {budget:?}"
-                );
-                let pages = budget.shared as usize + budget.pages_per_worker as usize * workers;
-                assert!(pages >= max as usize / 2, "{max} for {workers}: {budget:?}");
-                assert!(budget.shared >= 1);
-                assert!(budget.session_pools >= 1 && budget.per_session_pool >= 1);
-                assert!(budget.session_pools <= workers);
-            }
-        }
-        let default = ConnectionBudget::split(16, 2);
-        assert_eq!(
-            (
-                default.shared,
-                default.pages_per_worker,
-                default.session_pools,
-                default.per_session_pool
-            ),
-            (2, 5, 2, 2)
-        );
-        let small = ConnectionBudget::split(4, 2);
-        assert_eq!(
-            (
-                small.shared,
-                small.pages_per_worker,
-                small.session_pools,
-                small.per_session_pool
-            ),
-            (2, 0, 2, 1),
-            "too small for pools of their own: the workers share the pages' pool"
-        );
-    }
 }

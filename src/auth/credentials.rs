@@ -10,16 +10,9 @@ use std::fmt;
 pub struct Username(String);
 
 /// Why a username was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Usernames are 3 to 32 characters long and use only letters, digits, _ . and -.")]
 pub struct InvalidUsername;
-
-impl fmt::Display for InvalidUsername {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "Usernames are 3 to 32 characters long and use only letters, digits, _ . and -.",
-        )
-    }
-}
 
 impl Username {
     /// Checks `text` against the username rules.
@@ -50,21 +43,14 @@ impl Username {
 pub struct NewPassword(String);
 
 /// Why a new password was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidPassword {
     /// Fewer than 8 or more than 128 characters.
+    #[error("Passwords must be 8 to 128 characters long.")]
     Length,
     /// The confirmation differs.
+    #[error("The two passwords do not match.")]
     Mismatch,
-}
-
-impl fmt::Display for InvalidPassword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Length => "Passwords must be 8 to 128 characters long.",
-            Self::Mismatch => "The two passwords do not match.",
-        })
-    }
 }
 
 impl NewPassword {

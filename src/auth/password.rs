@@ -32,7 +32,10 @@
 
 use std::{
     fmt,
-    sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError},
+    sync::{
+        Arc, LazyLock, Mutex, OnceLock, PoisonError,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -69,24 +72,15 @@ pub fn slot_count() -> usize {
 }
 
 /// Why a password could not be hashed or checked.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum HashingError {
     /// Every slot stayed taken for [`MAX_WAIT`]: try again shortly.
+    #[error("every password hashing slot is busy")]
     Busy,
     /// The computation itself failed (a malformed stored hash, a lost task).
+    #[error("password hashing failed: {0:#}")]
     Failed(anyhow::Error),
 }
-
-impl fmt::Display for HashingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Busy => f.write_str("every password hashing slot is busy"),
-            Self::Failed(cause) => write!(f, "password hashing failed: {cause:#}"),
-        }
-    }
-}
-
-impl std::error::Error for HashingError {}
 
 /// Busy is a `503` with `Retry-After`; a failure is a bug (`500`).
 impl From<HashingError> for AppError {
@@ -97,6 +91,42 @@ impl From<HashingError> for AppError {
             },
             HashingError::Failed(cause) => AppError::Internal(cause),
         }
+    }
+}
+
+/// How the hashing slots are doing, for the metrics (`metrics.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct HashingQueue {
+    /// Requests waiting for a slot now.
+    pub waiting: usize,
+    /// Requests told [`HashingError::Busy`] since the start.
+    pub refused: u64,
+}
+
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// The hashing slots' queue as it is now.
+pub fn queue() -> HashingQueue {
+    HashingQueue {
+        waiting: WAITING.load(Ordering::Relaxed),
+        refused: REFUSED.load(Ordering::Relaxed),
+    }
+}
+
+/// Counts a request as waiting for a slot until dropped.
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Self {
+        WAITING.fetch_add(1, Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -141,10 +171,16 @@ impl Slots {
         &self,
         job: impl FnOnce(&mut Memory) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, HashingError> {
+        let waiting = Waiting::start();
         let permit = tokio::time::timeout(self.max_wait, self.free.clone().acquire_owned())
             .await
-            .map_err(|_| HashingError::Busy)?
-            .map_err(|_| HashingError::Busy)?;
+            .ok()
+            .and_then(Result::ok);
+        drop(waiting);
+        let Some(permit) = permit else {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Err(HashingError::Busy);
+        };
         let memories = self.memories.clone();
         // The permit and the memory go into the blocking task and come back when
         // it ends, even when the request that asked has gone away meanwhile.

@@ -23,11 +23,13 @@ pub struct User {
 }
 
 /// Why a user could not be created.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
     /// The name is taken (in any letter case).
+    #[error("the username is taken")]
     Taken,
     /// The database failed.
+    #[error(transparent)]
     Database(sqlx::Error),
 }
 

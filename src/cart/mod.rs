@@ -54,51 +54,34 @@ impl Line {
 }
 
 /// Why a cart change was refused; the message is shown on the cart page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CartError {
     /// `product_id` is missing, not a number, or no such product exists.
+    #[error("That product does not exist.")]
     UnknownProduct,
     /// The quantity is not acceptable here.
+    #[error("{0}")]
     Quantity(InvalidQuantity),
     /// Adding would make one line hold more than 99.
+    #[error("A cart holds at most 99 of one product.")]
     LineFull,
     /// Adding a new product to a cart that already has [`MAX_LINES`] lines.
+    #[error("A cart holds at most {MAX_LINES} different products.")]
     TooManyLines,
     /// Updating a product that is not in the cart.
+    #[error("That product is not in your cart.")]
     NotInCart,
 }
 
-impl std::fmt::Display for CartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::UnknownProduct => f.write_str("That product does not exist."),
-            Self::Quantity(error) => error.fmt(f),
-            Self::LineFull => f.write_str("A cart holds at most 99 of one product."),
-            Self::TooManyLines => write!(f, "A cart holds at most {MAX_LINES} different products."),
-            Self::NotInCart => f.write_str("That product is not in your cart."),
-        }
-    }
-}
-
 /// A cart change that failed: refused (shown to the visitor) or the database failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
     /// The change was refused; the cart is unchanged.
-    Refused(CartError),
+    #[error(transparent)]
+    Refused(#[from] CartError),
     /// The database failed.
-    Database(sqlx::Error),
-}
-
-impl From<sqlx::Error> for ChangeError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Database(error)
-    }
-}
-
-impl From<CartError> for ChangeError {
-    fn from(error: CartError) -> Self {
-        Self::Refused(error)
-    }
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 /// Parses a `product_id` field: digits only.

@@ -1,23 +1,15 @@
 //! `Quantity`: how many of one product, checked when it is made.
 
-use std::fmt;
-
 /// A valid quantity: a whole number from 1 to 99 (or 0, where 0 means "remove").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quantity(i32);
 
 /// Why a quantity was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Quantity must be a whole number from {} to 99.", u8::from(!self.zero_allowed))]
 pub struct InvalidQuantity {
     /// Whether 0 would have been accepted (the message says the range).
     pub zero_allowed: bool,
-}
-
-impl fmt::Display for InvalidQuantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let low = if self.zero_allowed { 0 } else { 1 };
-        write!(f, "Quantity must be a whole number from {low} to 99.")
-    }
 }
 
 impl Quantity {

@@ -1,18 +1,11 @@
 //! Error pages in the layout.
 //!
 //! `error.rs` decides what an error answers (status, headers, words) and puts
-//! an [`ErrorPage`] on the response; this middleware, wrapped around the whole
-//! app, renders that page inside the site's layout. The error type so needs
-//! nothing from the pages, and every error looks the same wherever it arose: a
-//! handler, an extractor, a middleware.
+//! an [`ErrorPage`] on the response; the edge of the middleware stack
+//! (`middleware/mod.rs`) renders that page here, inside the site's layout. The
+//! error type so needs nothing from the pages, and every error looks the same
+//! wherever it arose: a handler, an extractor, a middleware.
 
-use actix_web::{
-    HttpResponse,
-    body::{BoxBody, EitherBody, MessageBody},
-    dev::{ServiceRequest, ServiceResponse},
-    http::header::{self, HeaderValue},
-    middleware::Next,
-};
 use askama::Template;
 
 use crate::{error::ErrorPage, routes::layout::Layout};
@@ -26,61 +19,22 @@ struct ErrorTemplate<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// This request's id, shown on 5xx pages: a user who reports the error
+    /// quotes it, and it finds the request's log lines.
+    request_id: Option<&'a str>,
 }
 
-/// Renders every response that carries an [`ErrorPage`] in the layout.
-///
-/// An error returned by a middleware deeper in the stack (the session store's,
-/// see `session/middleware.rs`) becomes its response only when actix-web asks
-/// for it; the page is rendered then.
-pub async fn render_error_pages(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    match next.call(req).await {
-        Ok(response) => match page_html(response.response()) {
-            Some(html) => Ok(response.map_body(|head, _| {
-                head.headers.insert(header::CONTENT_TYPE, html_type());
-                EitherBody::right(BoxBody::new(html))
-            })),
-            None => Ok(response.map_into_left_body()),
-        },
-        Err(mut error) => {
-            error.add_response_mapper(in_layout);
-            Err(error)
-        }
-    }
-}
-
-/// `response` with its error page rendered, if it carries one.
-fn in_layout(mut response: HttpResponse) -> HttpResponse {
-    match page_html(&response) {
-        Some(html) => {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, html_type());
-            response.set_body(BoxBody::new(html))
-        }
-        None => response,
-    }
-}
-
-/// The HTML of the error page `response` carries, if it carries one and it
-/// renders (if not, its plain-text message stays).
-fn page_html<B>(response: &HttpResponse<B>) -> Option<String> {
-    let extensions = response.extensions();
-    let page = extensions.get::<ErrorPage>()?;
+/// The HTML of `page` in the layout, or `None` if it does not render (the
+/// response then keeps its plain-text message). A 5xx page shows `request_id`.
+pub(crate) fn html(page: &ErrorPage, request_id: &str) -> Option<String> {
     let html = ErrorTemplate {
         layout: Layout::anonymous(""),
         status: page.status.as_u16(),
         title: page.title,
         message: &page.message,
+        request_id: page.status.is_server_error().then_some(request_id),
     }
     .render();
     html.inspect_err(|error| log::error!("rendering the error page failed: {error}"))
         .ok()
-}
-
-fn html_type() -> HeaderValue {
-    HeaderValue::from_static("text/html; charset=utf-8")
 }

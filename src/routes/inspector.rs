@@ -18,11 +18,7 @@ use crate::{
     csrf::PreSessionCookie,
     error::AppError,
     routes::{layout::Layout, render, time_text},
-    session::{
-        AppSession,
-        current::{CurrentSessionDigest, SessionCookie},
-        details,
-    },
+    session::{AppSession, cookie::CookieConfig, current::CurrentSessionDigest, details},
 };
 
 /// What this request looked like, from the session's point of view.
@@ -131,7 +127,7 @@ fn state_cut(total: u64, shown: usize) -> Option<String> {
 pub async fn show(
     session: AppSession,
     pool: web::Data<PgPool>,
-    cookie: web::Data<SessionCookie>,
+    cookie: web::Data<CookieConfig>,
     pre_session: web::Data<PreSessionCookie>,
     current: CurrentSessionDigest,
 ) -> Result<HttpResponse, AppError> {

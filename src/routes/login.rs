@@ -20,7 +20,7 @@ use crate::{
     error::AppError,
     forms::{CsrfForm, PlainForm},
     routes::{layout::Layout, render, see_other, user_agent},
-    session::{AppSession, current::SessionCookie, typed::SignedInUser},
+    session::{AppSession, cookie::CookieConfig, typed::SignedInUser},
 };
 
 /// The demo account shown on the login page (development only).
@@ -141,7 +141,7 @@ pub async fn logout(
     PlainForm(form): PlainForm<LogoutForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
-    cookie: web::Data<SessionCookie>,
+    cookie: web::Data<CookieConfig>,
 ) -> Result<HttpResponse, AppError> {
     if session.existing_csrf_token().is_some() {
         let token = form.csrf_token.as_deref().unwrap_or("");

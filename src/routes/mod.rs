@@ -24,7 +24,9 @@ use actix_web::{
 };
 use askama::Template;
 
-use crate::{auth::guard::require_sign_in, error::AppError, limits::AddressLimits};
+use crate::{
+    auth::guard::require_sign_in, error::AppError, limits::AddressLimits, middleware::metrics,
+};
 
 /// The routes that use the session (everything but static files and `/healthz`).
 ///
@@ -43,9 +45,14 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimi
                 .post_route(address_limits.register.on(web::post().to(register::submit))),
         )
         .service(
-            Endpoint::at("/login")
-                .get(login::form)
-                .post_route(address_limits.login.on(web::post().to(login::submit))),
+            Endpoint::at("/login").get(login::form).post_route(
+                address_limits
+                    .login
+                    .on(web::post()
+                        .to(login::submit)
+                        .wrap(from_fn(metrics::past_address_limit)))
+                    .wrap(from_fn(metrics::count_login_attempts)),
+            ),
         )
         .service(Endpoint::at("/logout").post(login::logout))
         .service(Endpoint::at("/cart").get(cart::show))
@@ -73,9 +80,13 @@ pub fn session_routes(cfg: &mut web::ServiceConfig, address_limits: &AddressLimi
         );
 }
 
-/// `/healthz`, outside the session middleware.
-pub fn health_route() -> Endpoint {
-    Endpoint::at("/healthz").get(health::healthz)
+/// `/healthz`, `/readyz` and `/livez`, outside the session middleware (see `health.rs`).
+pub fn health_routes() -> impl HttpServiceFactory {
+    (
+        Endpoint::at("/healthz").get(health::healthz),
+        Endpoint::at("/readyz").get(health::readyz),
+        Endpoint::at("/livez").get(health::livez),
+    )
 }
 
 /// How long a browser may use a static file without asking again.

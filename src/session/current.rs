@@ -8,31 +8,14 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::{
-    FromRequest, HttpRequest,
-    cookie::{CookieJar, Key},
-    dev::Payload,
-    web,
-};
+use actix_web::{FromRequest, HttpRequest, cookie::CookieJar, dev::Payload, web};
 
 use actix_session_postgres::key;
 
+use super::cookie::CookieConfig;
 use crate::error::AppError;
 
-/// The cookie's name, the key that encrypts it and whether it is `Secure`,
-/// kept as app data.
-#[derive(Clone)]
-pub struct SessionCookie {
-    /// The cookie's name.
-    pub name: String,
-    /// The cookie encryption key (derived from `SESSION_SECRET`).
-    pub key: Key,
-    /// Whether it carries `Secure` (`COOKIE_SECURE`): a cookie that removes it
-    /// must too, or browsers ignore the removal of a `__Host-` cookie.
-    pub secure: bool,
-}
-
-impl SessionCookie {
+impl CookieConfig {
     /// The SHA-256 digest of the session key this request's cookie carries, if
     /// the cookie is present and decrypts.
     fn key_digest(&self, req: &HttpRequest) -> Option<[u8; 32]> {
@@ -76,9 +59,9 @@ impl FromRequest for CurrentSessionDigest {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         // The cookie settings are registered once in `startup.rs`; without
         // them no route can work, so their absence is a bug, not bad input.
-        let Some(cookie) = req.app_data::<web::Data<SessionCookie>>() else {
+        let Some(cookie) = req.app_data::<web::Data<CookieConfig>>() else {
             return ready(Err(AppError::Internal(anyhow::anyhow!(
-                "SessionCookie is not registered as app data"
+                "CookieConfig is not registered as app data"
             ))));
         };
         ready(Ok(Self {

@@ -10,30 +10,21 @@ use actix_session::{
 };
 use actix_web::{
     body::MessageBody,
-    cookie::{Key, SameSite, time::Duration},
+    cookie::{SameSite, time::Duration},
     dev::{ServiceRequest, ServiceResponse},
     middleware::Next,
 };
 
-use super::PgSessionStore;
+use super::{PgSessionStore, cookie::CookieConfig};
 use crate::error::AppError;
 
 /// What actix-session keeps for one session: names mapped to JSON text.
 type SessionState = HashMap<String, String>;
 
-/// How the session cookie is made.
-#[derive(Debug, Clone)]
-pub struct CookieSettings {
-    /// The cookie's name (`session`, or `__Host-session` in production).
-    pub name: String,
-    /// Send it over HTTPS only.
-    pub secure: bool,
-}
-
 /// The session middleware: encrypted, HttpOnly, SameSite=Lax cookie; data in `store`.
 ///
 /// - `Private` content security: the cookie's value (the session key) is encrypted
-///   and authenticated with `key` (AES-256-GCM), so it can be neither read nor forged.
+///   and authenticated with the cookie's key (AES-256-GCM), so it can be neither read nor forged.
 /// - `HttpOnly`: page scripts cannot read it; `SameSite=Lax`: other sites' forms do
 ///   not carry it on POST; `Path=/`: one cookie for the whole site.
 /// - A browser-session cookie (no `Max-Age`): how long the session lives is decided
@@ -43,11 +34,10 @@ pub struct CookieSettings {
 /// - The store is wrapped in [`CauseKeepingStore`], for [`store_errors_as_pages`].
 pub fn session_middleware(
     store: PgSessionStore,
-    key: Key,
-    cookie: &CookieSettings,
+    cookie: &CookieConfig,
 ) -> SessionMiddleware<CauseKeepingStore<PgSessionStore>> {
     let ttl = Duration::try_from(store.policy().inactivity).unwrap_or(Duration::HOUR);
-    SessionMiddleware::builder(CauseKeepingStore(store), key)
+    SessionMiddleware::builder(CauseKeepingStore(store), cookie.key.clone())
         .cookie_name(cookie.name.clone())
         .cookie_secure(cookie.secure)
         .cookie_http_only(true)

@@ -6,6 +6,7 @@
 //! expiry, pruning) is the generic `actix-session-postgres` crate; this app
 //! adds its own columns to that table in `migrations/`.
 
+pub mod cookie;
 pub mod current;
 pub mod details;
 pub mod middleware;

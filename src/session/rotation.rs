@@ -20,6 +20,7 @@
 
 use std::sync::Arc;
 
+use super::cookie::CookieConfig;
 use actix_web::{
     body::MessageBody,
     cookie::{Cookie, CookieJar, Key, SameSite},
@@ -28,19 +29,28 @@ use actix_web::{
     middleware::Next,
 };
 
-/// The two keys and how to write the cookie back.
-pub struct SecretRotation {
-    /// The session cookie's name.
-    pub cookie_name: String,
-    /// The key from `SESSION_SECRET`.
-    pub current: Key,
-    /// The key from `SESSION_SECRET_PREVIOUS`.
-    pub previous: Key,
-    /// Whether the cookie carries `Secure`.
-    pub secure: bool,
+/// The two keys and how to write the cookie back: the cookie's
+/// configuration, when it has a previous key.
+struct SecretRotation<'a> {
+    cookie_name: &'a str,
+    current: &'a Key,
+    previous: &'a Key,
+    secure: bool,
 }
 
-impl SecretRotation {
+impl<'a> SecretRotation<'a> {
+    /// The rotation `cookie` asks for, if `SESSION_SECRET_PREVIOUS` is set.
+    fn of(cookie: &'a CookieConfig) -> Option<Self> {
+        Some(Self {
+            cookie_name: &cookie.name,
+            current: &cookie.key,
+            previous: cookie.previous.as_ref()?,
+            secure: cookie.secure,
+        })
+    }
+}
+
+impl SecretRotation<'_> {
     /// If the request's session cookie was made with the previous key, rewrites
     /// it under the current key and returns the new cookie to send back.
     fn reencrypt(&self, req: &mut ServiceRequest) -> Option<Cookie<'static>> {
@@ -55,17 +65,17 @@ impl SecretRotation {
 
         let mut jar = CookieJar::new();
         jar.add_original(sent.clone());
-        if jar.private(&self.current).get(&self.cookie_name).is_some() {
+        if jar.private(self.current).get(self.cookie_name).is_some() {
             return None; // Already under the current key: nothing to do.
         }
-        let session_key = jar.private(&self.previous).get(&self.cookie_name)?;
+        let session_key = jar.private(self.previous).get(self.cookie_name)?;
 
         let mut fresh = CookieJar::new();
-        fresh.private_mut(&self.current).add(Cookie::new(
-            self.cookie_name.clone(),
+        fresh.private_mut(self.current).add(Cookie::new(
+            self.cookie_name.to_owned(),
             session_key.value().to_owned(),
         ));
-        let encrypted = fresh.get(&self.cookie_name)?.value().to_owned();
+        let encrypted = fresh.get(self.cookie_name)?.value().to_owned();
 
         // Cookie values travel percent-encoded, as actix-web reads and writes them.
         let rewritten: Vec<String> = cookies
@@ -82,7 +92,7 @@ impl SecretRotation {
         let value = HeaderValue::from_str(&rewritten.join("; ")).ok()?;
         req.headers_mut().insert(COOKIE, value);
 
-        let mut reissued = Cookie::new(self.cookie_name.clone(), encrypted);
+        let mut reissued = Cookie::new(self.cookie_name.to_owned(), encrypted);
         reissued.set_http_only(true);
         reissued.set_same_site(SameSite::Lax);
         reissued.set_path("/");
@@ -93,11 +103,11 @@ impl SecretRotation {
 
 /// The middleware: re-encrypts old cookies on the way in, re-issues them on the way out.
 pub async fn reissue_old_cookies(
-    rotation: Option<Arc<SecretRotation>>,
+    cookie: Arc<CookieConfig>,
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let reissued = rotation.as_ref().and_then(|r| r.reencrypt(&mut req));
+    let reissued = SecretRotation::of(&cookie).and_then(|r| r.reencrypt(&mut req));
     let mut response = next.call(req).await?;
     if let Some(cookie) = reissued {
         let already_set = response
@@ -125,19 +135,21 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn rotation() -> SecretRotation {
-        SecretRotation {
-            cookie_name: "session".into(),
-            current: Key::derive_from(&[1; 64]),
-            previous: Key::derive_from(&[2; 64]),
+    fn config() -> CookieConfig {
+        CookieConfig {
+            name: "session".into(),
+            key: Key::derive_from(&[1; 64]),
+            previous: Some(Key::derive_from(&[2; 64])),
             secure: false,
+            host_prefix: false,
         }
     }
 
     #[test]
     fn an_old_cookie_is_rewritten_under_the_current_key() {
-        let rotation = rotation();
-        let old = encrypted(&rotation.previous, "the-session-key");
+        let config = config();
+        let rotation = SecretRotation::of(&config).expect("a previous key");
+        let old = encrypted(rotation.previous, "the-session-key");
         let header = format!("other=1; {}", Cookie::new("session", old).encoded());
         let mut req = TestRequest::default()
             .insert_header((COOKIE, header))
@@ -148,7 +160,7 @@ mod tests {
         let mut jar = CookieJar::new();
         jar.add_original(cookie);
         let plain = jar
-            .private(&rotation.current)
+            .private(rotation.current)
             .get("session")
             .expect("decrypts");
         assert_eq!(plain.value(), "the-session-key");
@@ -161,9 +173,10 @@ mod tests {
 
     #[test]
     fn a_current_or_foreign_cookie_is_left_alone() {
-        let rotation = rotation();
+        let config = config();
+        let rotation = SecretRotation::of(&config).expect("a previous key");
         for value in [
-            encrypted(&rotation.current, "k"),
+            encrypted(rotation.current, "k"),
             encrypted(&Key::derive_from(&[3; 64]), "k"),
             "garbage".into(),
         ] {

@@ -431,12 +431,14 @@ async fn carts_of_ended_sessions_are_pruned() {
     .await
     .expect("expire");
 
-    session_demo::housekeeping::run_once(&app.pool).await; // marks the orphan
+    session_demo::housekeeping::run_once(&app.pool, &actix_session_postgres::observe::NoObserver)
+        .await; // marks the orphan
     sqlx::query("UPDATE carts SET orphaned_at = orphaned_at - interval '2 minutes'")
         .execute(&app.pool)
         .await
         .expect("time passes");
-    session_demo::housekeeping::run_once(&app.pool).await; // deletes it
+    session_demo::housekeeping::run_once(&app.pool, &actix_session_postgres::observe::NoObserver)
+        .await; // deletes it
     let left: Vec<i64> = sqlx::query_scalar("SELECT product_id FROM cart_lines")
         .fetch_all(&app.pool)
         .await

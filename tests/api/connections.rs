@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use session_demo::{config::Secret, random::random_hex, startup::ConnectionBudget};
+use session_demo::{config::Secret, database::ConnectionBudget, random::random_hex};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, postgres::PgConnectOptions};
 
 use crate::support::{Browser, TestApp, connect, database_url, spawn_app_with};

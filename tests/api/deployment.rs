@@ -11,7 +11,8 @@
 //! address 20 sign-in attempts for all three instances together; nginx's
 //! `limit_req` bounds the new sessions one address starts across the
 //! instances; request headers up to the app's limit reach the app, whose 431
-//! page answers past it, over HTTP/1.1 and HTTP/2.
+//! page answers past it, over HTTP/1.1 and HTTP/2; Debian's Prometheus
+//! scrapes every instance's `METRICS_ADDR` and sees the requests.
 //!
 //! Needs `nginx` and `openssl` (Debian's packages). Without nginx the tests
 //! say they were skipped and pass, unless `CI_REQUIRE_NGINX` is set (CI sets
@@ -24,7 +25,7 @@ use std::{
     net::Ipv4Addr,
     panic::AssertUnwindSafe,
     path::Path,
-    process::Command,
+    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -43,7 +44,9 @@ use crate::{
     browser::{self, BROWSER_START, Chromedriver, Page, WAIT},
     support::{
         attribute_values, cart_lines, csrf_token,
-        deployment::{Cluster, Folder, Visitor, find_program, instance_of, plain_client, repo},
+        deployment::{
+            Cluster, Folder, Visitor, find_program, free_port, instance_of, plain_client, repo,
+        },
         location, spawn_app, spawn_app_with,
     },
 };
@@ -490,6 +493,156 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 
 // ---------------------------------------------------------------------------
 // The browser walk.
+
+/// Debian's Prometheus scrapes the three instances' `METRICS_ADDR`s: all three
+/// targets are up, and the request count it reads rises with requests sent
+/// through nginx. On the way, one request id runs from nginx's log to the
+/// app's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_every_instance_and_sees_the_requests() {
+    let Some(prometheus) = find_program("prometheus") else {
+        if std::env::var_os("CI_REQUIRE_PROMETHEUS").is_some() {
+            panic!("CI_REQUIRE_PROMETHEUS is set but prometheus was not found");
+        }
+        println!("prometheus test skipped: prometheus not found (Debian: prometheus)");
+        return;
+    };
+    let Some(cluster) = Cluster::start("prometheus").await else {
+        return;
+    };
+    let folder = cluster.folder().join("prometheus");
+    std::fs::create_dir_all(&folder).expect("a folder");
+    let targets: Vec<String> = cluster
+        .instances
+        .iter()
+        .map(|i| format!("'127.0.0.1:{}'", i.metrics_port))
+        .collect();
+    let config = folder.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: session-demo\n    static_configs:\n\
+             \u{20}     - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .expect("the configuration");
+    let port = free_port();
+    let log = std::fs::File::create(folder.join("prometheus.log")).expect("a log");
+    let child = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            folder.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prometheus starts");
+    let _prometheus = KillOnDrop(child);
+
+    let query = |promql: &'static str| async move {
+        let response = plain_client()
+            .post(format!("http://127.0.0.1:{port}/api/v1/query"))
+            .form(&[("query", promql)])
+            .send()
+            .await
+            .ok()?;
+        let body: serde_json::Value = response.json().await.ok()?;
+        let result = body["data"]["result"].as_array()?.clone();
+        Some(
+            result
+                .iter()
+                .filter_map(|sample| sample["value"][1].as_str()?.parse::<f64>().ok())
+                .collect::<Vec<f64>>(),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(up) = query("up{job=\"session-demo\"}").await
+            && up.len() == 3
+            && up.iter().all(|&v| v == 1.0)
+        {
+            break;
+        }
+        let log = std::fs::read_to_string(folder.join("prometheus.log")).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "three targets up; prometheus: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let total = || async {
+        query("sum(http_server_request_duration_seconds_count{http_route=\"/\"})")
+            .await
+            .and_then(|values| values.first().copied())
+            .unwrap_or(0.0)
+    };
+    let before = total().await;
+    let visitor = cluster.visitor(None);
+
+    // One request id from nginx's log line to the app's answer: nginx makes
+    // one, or keeps the one that came with the request.
+    let response = visitor.get("/visits").await.expect("an answer");
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "nginx's $request_id: {id}"
+    );
+    let kept = visitor
+        .client
+        .get(format!("{}/visits", visitor.origin))
+        .header("x-request-id", "from-the-balancer-1")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(kept.headers()["x-request-id"], "from-the-balancer-1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(cluster.folder().join("logs/session-demo.access.log"))
+            .unwrap_or_default();
+        if log.contains(&format!("request_id={id} "))
+            && log.contains("request_id=from-the-balancer-1 ")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nginx logs the ids: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for _ in 0..30 {
+        let response = visitor.get("/").await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = total().await;
+        if now >= before + 30.0 {
+            println!("GET / counted by Prometheus: {before} then {now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the count rises by 30: {before} then {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 async fn browser_walk(cluster: &Cluster, chromedriver: &Path) {
     let driver = Chromedriver::start(chromedriver).await;

@@ -89,7 +89,7 @@ async fn every_503_is_logged_once_on_one_line_with_its_cause_and_without_secrets
     // line-based log processing keeps working.
     assert!(!errors[0].contains('\n'), "{}", errors[0]);
     // A 503 made from a session-store error travels up as an `Err`, which
-    // actix-web's `Logger` would not log; `src/access_log.rs` logs both kinds.
+    // actix-web's `Logger` would not log; the edge of the middleware stack logs both kinds.
     let access = logged
         .iter()
         .filter(|r| r.contains("\"GET / HTTP/1.1\" 503"))

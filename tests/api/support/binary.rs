@@ -38,8 +38,14 @@ pub fn start_binary(vars: &[(&str, &str)]) -> RunningBinary {
             .recv_timeout(std::time::Duration::from_secs(90))
             .unwrap_or_else(|_| panic!("the app logs its address; log so far: {log:#?}"));
         log.push(line.clone());
+        // (In a JSON line the address is followed by the object's end.)
         if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
+            break rest
+                .split(['"', ' '])
+                .next()
+                .unwrap_or(rest)
+                .trim()
+                .to_string();
         }
     };
     RunningBinary {

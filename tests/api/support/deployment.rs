@@ -259,6 +259,8 @@ pub struct Instance {
     pub name: String,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its `METRICS_ADDR` port.
+    pub metrics_port: u16,
     vars: Vec<(String, String)>,
     binary: Option<RunningBinary>,
     /// Warnings and errors logged by its earlier processes.
@@ -292,9 +294,16 @@ impl Instance {
             self.trouble.extend(
                 log.lines()
                     .filter(|line| {
-                        [" WARN ", " ERROR ", "panicked"]
-                            .iter()
-                            .any(|word| line.contains(word))
+                        // Text lines, or JSON ones (production.env: LOG_FORMAT=json).
+                        [
+                            " WARN ",
+                            " ERROR ",
+                            "\"level\":\"WARN\"",
+                            "\"level\":\"ERROR\"",
+                            "panicked",
+                        ]
+                        .iter()
+                        .any(|word| line.contains(word))
                     })
                     .map(|line| format!("{}: {line}", self.name)),
             );
@@ -393,7 +402,12 @@ pub struct Cluster {
 impl Cluster {
     /// The certificate authority's file, for clients other than reqwest (curl).
     pub fn authority_file(&self) -> PathBuf {
-        self._folder.0.join("ca.crt")
+        self.folder().join("ca.crt")
+    }
+
+    /// The folder nginx and the cluster's files live in.
+    pub fn folder(&self) -> &std::path::Path {
+        &self._folder.0
     }
 }
 
@@ -432,13 +446,15 @@ impl Cluster {
         let env = production_env(database_url, &secret);
         let mut instances: Vec<Instance> = (1..=3)
             .map(|n| {
-                let port = free_port();
+                let (port, metrics_port) = (free_port(), free_port());
                 let mut vars = env.clone();
                 vars.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
                 vars.push(("INSTANCE_NAME".into(), format!("instance-{n}")));
+                vars.push(("METRICS_ADDR".into(), format!("127.0.0.1:{metrics_port}")));
                 Instance {
                     name: format!("instance-{n}"),
                     port,
+                    metrics_port,
                     vars,
                     binary: None,
                     trouble: Vec::new(),

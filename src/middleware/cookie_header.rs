@@ -16,7 +16,7 @@ use actix_web::{
 };
 
 /// Drops the pairs of the `Cookie` header that are not UTF-8, keeping the rest.
-pub async fn keep_readable_cookies(
+pub(crate) async fn keep_readable_cookies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {

@@ -15,13 +15,13 @@ use actix_web::{
 use crate::error::AppError;
 
 /// The longest URL (path and query) accepted, in bytes.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// The most header bytes (names and values together) accepted.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Refuses oversized request heads with a page in the layout.
-pub async fn limit_request_head(
+pub(crate) async fn limit_request_head(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
