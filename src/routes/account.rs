@@ -23,7 +23,7 @@ use crate::{
 /// The account page: `templates/account.html`.
 #[derive(Template)]
 #[template(path = "account.html")]
-pub struct AccountPage {
+pub(crate) struct AccountPage {
     /// The shared layout.
     pub layout: Layout,
     /// The signed-in user's name.
@@ -41,7 +41,7 @@ pub struct AccountPage {
 }
 
 /// One line of the sessions table.
-pub struct SessionRow {
+pub(crate) struct SessionRow {
     /// The session's opaque id (for the revoke form).
     pub id: i64,
     /// When it was created, in words.
@@ -55,7 +55,7 @@ pub struct SessionRow {
 }
 
 /// Shows the account page.
-pub async fn show(
+pub(crate) async fn show(
     user: web::ReqData<SignedInUser>,
     session: AppSession,
     pool: web::Data<PgPool>,
@@ -99,13 +99,13 @@ pub async fn show(
 
 /// The revoke form: one `session` id, or `all_others=1`.
 #[derive(Deserialize)]
-pub struct RevokeForm {
+pub(crate) struct RevokeForm {
     session: Option<String>,
     all_others: Option<String>,
 }
 
 /// Ends one other session of the user, or all of them.
-pub async fn revoke(
+pub(crate) async fn revoke(
     CsrfForm(form): CsrfForm<RevokeForm>,
     user: web::ReqData<SignedInUser>,
     session: AppSession,
@@ -143,7 +143,7 @@ pub async fn revoke(
 /// The password page: `templates/password.html`.
 #[derive(Template)]
 #[template(path = "password.html")]
-pub struct PasswordPage {
+pub(crate) struct PasswordPage {
     /// The shared layout.
     pub layout: Layout,
     /// What was wrong with the last attempt.
@@ -152,7 +152,7 @@ pub struct PasswordPage {
 
 /// The password form's fields.
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub(crate) struct PasswordForm {
     #[serde(default)]
     current_password: String,
     #[serde(default)]
@@ -162,7 +162,7 @@ pub struct PasswordForm {
 }
 
 /// Shows the password form.
-pub async fn password_form(
+pub(crate) async fn password_form(
     session: AppSession,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, AppError> {
@@ -175,7 +175,7 @@ pub async fn password_form(
 /// The current password is checked by the same decision as a login, so a wrong
 /// one counts as a failed login for the user, and too many of them lock this
 /// form out exactly as they lock out the login form (`429`).
-pub async fn change_password(
+pub(crate) async fn change_password(
     CsrfForm(form): CsrfForm<PasswordForm>,
     user: web::ReqData<SignedInUser>,
     session: AppSession,

@@ -20,7 +20,7 @@ use crate::{
 /// The cart page: `templates/cart.html`.
 #[derive(Template)]
 #[template(path = "cart.html")]
-pub struct CartPage {
+pub(crate) struct CartPage {
     /// The shared layout.
     pub layout: Layout,
     /// The catalogue.
@@ -36,7 +36,7 @@ pub struct CartPage {
 }
 
 /// A product as the page shows it.
-pub struct ProductView {
+pub(crate) struct ProductView {
     /// Its id.
     pub id: i64,
     /// Its name.
@@ -52,7 +52,7 @@ pub struct ProductView {
 }
 
 /// A cart line as the page shows it.
-pub struct LineView {
+pub(crate) struct LineView {
     /// The product's id.
     pub product_id: i64,
     /// The product's name.
@@ -67,19 +67,22 @@ pub struct LineView {
 
 /// The fields of the cart forms (all optional text: checked by the domain types).
 #[derive(Deserialize)]
-pub struct CartForm {
+pub(crate) struct CartForm {
     product_id: Option<String>,
     quantity: Option<String>,
 }
 
 /// Shows the catalogue and the cart.
-pub async fn show(session: AppSession, pool: web::Data<PgPool>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn show(
+    session: AppSession,
+    pool: web::Data<PgPool>,
+) -> Result<HttpResponse, AppError> {
     page(&session, &pool, StatusCode::OK, None).await
 }
 
 /// Adds a product (`quantity` defaults to 1). The session now holds the cart
 /// id, so a browser without a session gets one here.
-pub async fn add(
+pub(crate) async fn add(
     CsrfForm(form): CsrfForm<CartForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
@@ -93,7 +96,7 @@ pub async fn add(
 }
 
 /// Sets a line's quantity (0 removes it).
-pub async fn update(
+pub(crate) async fn update(
     CsrfForm(form): CsrfForm<CartForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
@@ -107,7 +110,7 @@ pub async fn update(
 }
 
 /// Removes a line.
-pub async fn remove(
+pub(crate) async fn remove(
     CsrfForm(form): CsrfForm<CartForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
@@ -120,7 +123,7 @@ pub async fn remove(
 }
 
 /// Empties the cart.
-pub async fn clear(
+pub(crate) async fn clear(
     _form: CsrfForm<serde::de::IgnoredAny>,
     session: AppSession,
     pool: web::Data<PgPool>,

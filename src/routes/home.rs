@@ -14,7 +14,7 @@ use crate::{
 /// The counter page: `templates/home.html`.
 #[derive(Template)]
 #[template(path = "home.html")]
-pub struct HomePage {
+pub(crate) struct HomePage {
     /// The shared layout.
     pub layout: Layout,
     /// Visits of this session, this one included.
@@ -26,7 +26,7 @@ pub struct HomePage {
 /// The first visit creates the session: the middleware stores `{"visits": 1}`
 /// under a new key and sends the key in a cookie. Later visits load, change and
 /// store it again: two round trips to PostgreSQL.
-pub async fn counter(
+pub(crate) async fn counter(
     session: AppSession,
     pool: web::Data<PgPool>,
 ) -> Result<HttpResponse, AppError> {
@@ -41,14 +41,14 @@ pub async fn counter(
 
 /// The JSON body of `GET /visits`.
 #[derive(Serialize)]
-pub struct Visits {
+pub(crate) struct Visits {
     /// Visits recorded so far; 0 without a session.
     pub visits: u64,
 }
 
 /// Shows the count without changing the session: one round trip with a
 /// cookie, none without (and no cookie is set).
-pub async fn visits(session: AppSession) -> HttpResponse {
+pub(crate) async fn visits(session: AppSession) -> HttpResponse {
     HttpResponse::Ok().json(Visits {
         visits: session.visits(),
     })

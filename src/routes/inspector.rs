@@ -23,7 +23,7 @@ use crate::{
 
 /// What this request looked like, from the session's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// No cookie: a first request. A session is made when something is stored.
     NoCookie,
     /// A cookie that did not decrypt: tampered with, truncated, or another secret's.
@@ -71,7 +71,7 @@ impl Outcome {
 /// The inspector page: `templates/session.html`.
 #[derive(Template)]
 #[template(path = "session.html")]
-pub struct InspectorPage {
+pub(crate) struct InspectorPage {
     /// The shared layout.
     pub layout: Layout,
     /// What happened on this request.
@@ -93,7 +93,7 @@ pub struct InspectorPage {
 }
 
 /// The session row, ready for display.
-pub struct RowView {
+pub(crate) struct RowView {
     /// The row's opaque id (what the account page uses to end a session).
     pub id: i64,
     /// The stored state as pretty JSON, its beginning only if it is huge.
@@ -124,7 +124,7 @@ fn state_cut(total: u64, shown: usize) -> Option<String> {
 }
 
 /// Shows the inspector, changing nothing in the session.
-pub async fn show(
+pub(crate) async fn show(
     session: AppSession,
     pool: web::Data<PgPool>,
     cookie: web::Data<CookieConfig>,

@@ -25,12 +25,12 @@ use crate::{
 
 /// The demo account shown on the login page (development only).
 #[derive(Debug, Clone, Default)]
-pub struct DemoAccount(pub Option<(String, String)>);
+pub(crate) struct DemoAccount(pub Option<(String, String)>);
 
 /// The login page: `templates/login.html`.
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage {
+pub(crate) struct LoginPage {
     /// The shared layout.
     pub layout: Layout,
     /// The username typed so far.
@@ -45,13 +45,13 @@ pub struct LoginPage {
 
 /// `?next=` on the login page.
 #[derive(Deserialize)]
-pub struct NextQuery {
+pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
 /// The login form's fields.
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -60,10 +60,10 @@ pub struct LoginForm {
 }
 
 /// The message for every failed login: it never says which part was wrong.
-pub const LOGIN_FAILED: &str = "Invalid username or password.";
+pub(crate) const LOGIN_FAILED: &str = "Invalid username or password.";
 
 /// Shows the login form.
-pub async fn form(
+pub(crate) async fn form(
     query: Query<NextQuery>,
     session: AppSession,
     pool: web::Data<PgPool>,
@@ -83,7 +83,7 @@ pub async fn form(
 }
 
 /// Checks the credentials; signs in and redirects, or answers `401`/`429`.
-pub async fn submit(
+pub(crate) async fn submit(
     CsrfForm(form): CsrfForm<LoginForm>,
     session: AppSession,
     pool: web::Data<PgPool>,
@@ -127,7 +127,7 @@ pub async fn submit(
 
 /// The logout form: only its CSRF token matters.
 #[derive(Deserialize)]
-pub struct LogoutForm {
+pub(crate) struct LogoutForm {
     csrf_token: Option<String>,
 }
 
@@ -137,7 +137,7 @@ pub struct LogoutForm {
 /// no CSRF token left to compare; there is nothing to protect then, so the
 /// answer is the same as a normal logout: the cookie is removed. A live session
 /// must send its token (else `403`, and it stays signed in).
-pub async fn logout(
+pub(crate) async fn logout(
     PlainForm(form): PlainForm<LogoutForm>,
     session: AppSession,
     pool: web::Data<PgPool>,

@@ -21,7 +21,7 @@ use crate::{
 /// The registration page: `templates/register.html`.
 #[derive(Template)]
 #[template(path = "register.html")]
-pub struct RegisterPage {
+pub(crate) struct RegisterPage {
     /// The shared layout.
     pub layout: Layout,
     /// The username typed so far (kept after an error).
@@ -32,7 +32,7 @@ pub struct RegisterPage {
 
 /// The registration form's fields.
 #[derive(Deserialize)]
-pub struct RegisterForm {
+pub(crate) struct RegisterForm {
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -42,13 +42,16 @@ pub struct RegisterForm {
 }
 
 /// Shows the empty form.
-pub async fn form(session: AppSession, pool: web::Data<PgPool>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn form(
+    session: AppSession,
+    pool: web::Data<PgPool>,
+) -> Result<HttpResponse, AppError> {
     page(&session, &pool, StatusCode::OK, String::new(), None).await
 }
 
 /// Creates the account and signs it in, or shows the form again with a `422`.
 /// The browser becomes a trusted device for the new account.
-pub async fn submit(
+pub(crate) async fn submit(
     CsrfForm(form): CsrfForm<RegisterForm>,
     session: AppSession,
     pool: web::Data<PgPool>,

@@ -414,3 +414,66 @@ async fn docs_operations_md_describes_every_metric_and_its_alerts_are_valid() {
     }
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn locked_and_limited_logins_are_told_apart() {
+    use session_demo::auth::throttle::AddressLimit;
+    let metric = |scrape: &Scrape, result: &str| {
+        number(
+            scrape,
+            "session_demo_login_attempts_total",
+            &[("result", result)],
+        )
+    };
+    async fn login(app: &crate::support::TestApp) -> StatusCode {
+        let token = csrf_token(&app.get("/login").await.text().await.expect("a page"));
+        app.post(
+            "/login",
+            &[
+                ("csrf_token", token.as_str()),
+                ("username", "demo"),
+                ("password", "wrong"),
+            ],
+        )
+        .await
+        .status()
+    }
+
+    // Ten failures for the name lock it: the eleventh attempt is `locked`.
+    let app = crate::support::spawn_app_with(|s| {
+        s.metrics_addr = Some("127.0.0.1:0".parse().expect("an address"));
+        s.address_limit = AddressLimit {
+            burst: 1000,
+            refill_every: std::time::Duration::from_millis(1),
+        };
+    })
+    .await;
+    let url = app.metrics_url.clone().expect("metrics on");
+    for _ in 0..10 {
+        assert_eq!(login(&app).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&app).await, StatusCode::TOO_MANY_REQUESTS);
+    let (_, scraped) = scrape(&url).await;
+    assert_eq!(metric(&scraped, "failure"), 10.0);
+    assert_eq!(metric(&scraped, "locked"), 1.0);
+    assert_eq!(metric(&scraped, "limited"), 0.0);
+
+    // Three attempts allowed from the address: the fourth is `limited`.
+    let app = crate::support::spawn_app_with(|s| {
+        s.metrics_addr = Some("127.0.0.1:0".parse().expect("an address"));
+        s.address_limit = AddressLimit {
+            burst: 3,
+            refill_every: std::time::Duration::from_secs(3600),
+        };
+    })
+    .await;
+    let url = app.metrics_url.clone().expect("metrics on");
+    for _ in 0..3 {
+        assert_eq!(login(&app).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&app).await, StatusCode::TOO_MANY_REQUESTS);
+    let (_, scraped) = scrape(&url).await;
+    assert_eq!(metric(&scraped, "failure"), 3.0);
+    assert_eq!(metric(&scraped, "limited"), 1.0);
+    assert_eq!(metric(&scraped, "locked"), 0.0);
+}

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub session_pools: WorkerPools,
     /// The settings the app was built with.
     pub settings: Settings,
+    /// `http://127.0.0.1:PORT/metrics` when the settings have `METRICS_ADDR`.
+    pub metrics_url: Option<String>,
     /// The browser that [`TestApp::get`], [`TestApp::post`] and the other
     /// methods without `_with` use.
     pub browser: Browser,
@@ -85,6 +87,9 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_url = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}/metrics"));
     let pool = app.pool().clone();
     let session_pools = app.session_pools().clone();
     let handle = app.handle();
@@ -95,6 +100,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         pool,
         session_pools,
         settings,
+        metrics_url,
         browser,
         handle,
         server,
