@@ -49,7 +49,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::support::{
     cart_lines, csrf_token,
-    deployment::{Cluster, Visitor, target_dir},
+    deployment::{Cluster, Visitor, one_cluster_at_a_time, target_dir},
     ha::HaDatabase,
 };
 
@@ -115,6 +115,7 @@ async fn losing_the_primary_loses_no_acknowledged_write_and_service_comes_back()
     if !Cluster::can_start("failover test") {
         return;
     }
+    let _alone = one_cluster_at_a_time().await;
     let started = Instant::now();
     let Some(mut ha) = HaDatabase::start("failover test").await else {
         return;

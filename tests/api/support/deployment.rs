@@ -392,6 +392,8 @@ pub struct Cluster {
     authority: reqwest::Certificate,
     /// The database every instance shares.
     database_url: String,
+    /// Held while the cluster runs (see [`one_cluster_at_a_time`]).
+    _alone: Option<tokio::sync::MutexGuard<'static, ()>>,
     /// The three instances.
     pub instances: Vec<Instance>,
     // Dropped in this order: nginx, then the folder it lives in.
@@ -426,12 +428,16 @@ impl Cluster {
     }
 
     /// Starts everything on a fresh database, or says why the test is
-    /// skipped and returns `None`.
+    /// skipped and returns `None`. The cluster runs alone among the tests
+    /// that start clusters (see [`one_cluster_at_a_time`]).
     pub async fn start(name: &str) -> Option<Cluster> {
         if !Self::can_start("deployment test") {
             return None;
         }
-        Some(Self::start_on(name, &fresh_database_url().await).await)
+        let alone = one_cluster_at_a_time().await;
+        let mut cluster = Self::start_on(name, &fresh_database_url().await).await;
+        cluster._alone = Some(alone);
+        Some(cluster)
     }
 
     /// Starts everything on the database at `database_url` (nginx and
@@ -474,6 +480,7 @@ impl Cluster {
             http_origin: format!("http://127.0.0.1:{http_port}"),
             authority: reqwest::Certificate::from_pem(&authority).expect("a certificate"),
             database_url: database_url.to_owned(),
+            _alone: None,
             instances,
             _nginx: nginx,
             _folder: folder,
@@ -553,6 +560,20 @@ impl Cluster {
 }
 
 /// A client without cookies or TLS authority, for plain HTTP.
+/// Waits until no other test runs a cluster, and keeps it so until the
+/// guard is dropped.
+///
+/// A cluster is three instances, nginx (and for the failover test three
+/// PostgreSQL nodes under Patroni) under load on a 2-core machine: two at once
+/// stretch every timing the tests rely on (a drain of 5 s against nginx's
+/// 4 s idle timeout for its connections to the instances, nginx's 2 s
+/// `fail_timeout`), and a rolling restart then meets a race that a
+/// deployment of its own does not have. The other tests still run beside it.
+pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ALONE.lock().await
+}
+
 pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
