@@ -46,7 +46,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(SessionMiddleware::new(CookieSessionStore::default(), key.clone()))
+            .wrap(SessionMiddleware::new(
+                CookieSessionStore::default(),
+                key.clone(),
+            ))
             .route("/", web::get().to(counter))
             .route("/visits", web::get().to(visits))
     })
