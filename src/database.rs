@@ -18,7 +18,7 @@ use sqlx::{
 /// new one on either side can never clash with the other's. Until this
 /// release both were recorded here; the store's versions found in this table
 /// are tolerated (`ignore_missing`), and moved to the store's table once
-/// ([`adopt_store_migrations`]).
+/// (`adopt_store_migrations`).
 pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     let mut migrator = sqlx::migrate!();
     migrator.set_ignore_missing(true);

@@ -134,9 +134,9 @@ pub async fn show(
     let user = session.user().map(|u| u.username);
     // Built by hand rather than with `Layout::for_page`, which takes the flash
     // message and may create a CSRF token: this page only reads. The
-    // navigation's logout form gets the token the session already has. A
-    // session that came straight here from signing in has none yet; logout
-    // accepts such a session without a token (there is none to compare).
+    // navigation's logout form gets the token the session already has: a
+    // signed-in session always has one (signing in makes it), and a visitor's
+    // page shows no logout form.
     let layout = Layout {
         user: user.clone(),
         cart_count,

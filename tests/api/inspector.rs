@@ -224,6 +224,7 @@ async fn the_inspector_explains_its_words_and_every_state_key() {
         "flash",
         "user_id",
         "username",
+        "credentials_version",
         "user_agent",
     ] {
         assert!(

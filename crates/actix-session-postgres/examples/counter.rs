@@ -42,7 +42,9 @@ pub async fn serve(listener: TcpListener, database_url: &str) -> anyhow::Result<
     // session when the process restarts.
     let key = Key::generate();
     let server = HttpServer::new(move || {
-        let store = PgSessionStore::new(pools.for_new_worker(), ExpiryPolicy::default());
+        // `visits` is a counter: two requests of one browser at once add two.
+        let store = PgSessionStore::new(pools.for_new_worker(), ExpiryPolicy::default())
+            .with_counters(["visits"]);
         let sessions = SessionMiddleware::builder(store, key.clone())
             .cookie_secure(false) // Plain HTTP here; keep the default behind HTTPS.
             .build();

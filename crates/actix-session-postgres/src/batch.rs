@@ -12,10 +12,12 @@
 //!
 //! How a batch forms, without any timer:
 //!
-//! 1. A request puts its job in its worker's queue, then asks the pool for a
-//!    connection.
+//! 1. A request puts its job in its worker's queue, then asks for a statement
+//!    slot (a store runs at most a few statements at once, see
+//!    [`PgSessionStore::with_statements_in_flight`](crate::PgSessionStore::with_statements_in_flight))
+//!    and a connection.
 //! 2. Whoever gets a connection takes **its own job first**, then the oldest
-//!    other jobs waiting (up to [`MAX_BATCH`] in all, and at most one write per
+//!    other jobs waiting (up to 64 in all, and at most one write per
 //!    session), and runs them as one statement in a task of its own (so a
 //!    request that goes away cannot abandon the others). If its own job was
 //!    already taken by someone else's batch, it gives the connection back.
@@ -38,7 +40,7 @@
 //!   [`StoreError::Deadline`]; a batch that is still running (a socket that
 //!   hangs) is abandoned by its requests, and its task gives up and closes the
 //!   connection after the same time.
-//! - **A bounded queue.** A worker queues at most [`MAX_QUEUED`] jobs of one
+//! - **A bounded queue.** A worker queues at most 1,024 jobs of one
 //!   kind; past that a request fails at once with [`StoreError::Overloaded`].
 //! - **No shared waiting on a locked row.** Batched writes skip rows another
 //!   transaction holds (`SKIP LOCKED`, see `store.rs`); only the jobs of those
@@ -64,7 +66,10 @@ use std::{
 };
 
 use sqlx::PgConnection;
-use tokio::{sync::oneshot, time::Instant};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, oneshot},
+    time::Instant,
+};
 
 use crate::{
     error::StoreError,
@@ -140,7 +145,40 @@ pub(crate) struct Batcher<B: Batch> {
     batch: B,
     /// How long a batch's statement may run before its task gives up.
     statement_budget: Duration,
+    /// Shared batches in flight at once, for every step of one store (see
+    /// [`InFlight`]).
+    in_flight: InFlight,
     queue: Mutex<Queue<B>>,
+}
+
+/// How many shared statements one store (one worker's) runs at once, all
+/// steps together, whatever the size of its pool.
+///
+/// Every statement costs PostgreSQL the same fixed work (a round of
+/// messages, a snapshot, a commit and its WAL flush for a write) whatever
+/// its number of rows. A request that finds a statement slot free runs at
+/// once; while every slot is busy, requests queue and the next statement
+/// carries all of them. With a slot per connection, a larger pool would
+/// mean smaller batches and more statements for the same work, so more
+/// connections would make the store slower; capping the slots keeps batches
+/// large at any pool size. A job that runs again alone (after its row was
+/// found locked, or its batch failed) takes no slot: it must not hold up the
+/// others.
+#[derive(Clone)]
+pub(crate) struct InFlight(Arc<Semaphore>);
+
+impl InFlight {
+    pub(crate) fn new(statements: usize) -> Self {
+        Self(Arc::new(Semaphore::new(statements.max(1))))
+    }
+
+    async fn slot(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.0)
+            .acquire_owned()
+            .await
+            // The semaphore is never closed.
+            .expect("an open semaphore")
+    }
 }
 
 struct Queue<B: Batch> {
@@ -155,10 +193,11 @@ struct QueuedJob<B: Batch> {
 }
 
 impl<B: Batch> Batcher<B> {
-    pub(crate) fn new(batch: B, statement_budget: Duration) -> Self {
+    pub(crate) fn new(batch: B, statement_budget: Duration, in_flight: InFlight) -> Self {
         Self {
             batch,
             statement_budget,
+            in_flight,
             queue: Mutex::new(Queue {
                 next_ticket: 0,
                 waiting: BTreeMap::new(),
@@ -194,15 +233,19 @@ impl<B: Batch> Batcher<B> {
                 // need for a connection then.
                 biased;
                 outcome = &mut answer => outcome,
-                connection = pool.acquire() => {
+                (slot, connection) = async {
+                    let slot = self.in_flight.slot().await;
+                    (slot, pool.acquire().await)
+                } => {
                     match connection {
                         Ok(connection) => {
                             let batch = self.lock().take_batch(ticket);
                             match batch {
-                                Some(batch) => self.spawn_batch(pool, batch, connection),
+                                Some(batch) => self.spawn_batch(pool, batch, connection, slot),
                                 // Our job is in someone else's batch already:
-                                // the connection goes back, the answer comes.
-                                None => drop(connection),
+                                // the slot and the connection go back, the
+                                // answer comes.
+                                None => drop((slot, connection)),
                             }
                         }
                         // Still queued: nobody took it, so it never runs.
@@ -260,10 +303,13 @@ impl<B: Batch> Batcher<B> {
         pool: &SessionPool,
         batch: Vec<QueuedJob<B>>,
         connection: PooledConnection,
+        slot: OwnedSemaphorePermit,
     ) {
         let batcher = Arc::clone(self);
         let pool = pool.clone();
         tokio::spawn(async move {
+            // The slot is given back when the statement is done, whatever its end.
+            let _slot = slot;
             let mut connection = connection;
             let (jobs, replies): (Vec<_>, Vec<_>) = batch
                 .into_iter()
@@ -496,7 +542,7 @@ mod tests {
 
     #[test]
     fn the_taker_runs_its_own_job_first_even_when_it_queued_last() {
-        let batcher = Batcher::new(probe("SELECT 1"), Duration::from_secs(1));
+        let batcher = Batcher::new(probe("SELECT 1"), Duration::from_secs(1), InFlight::new(2));
         let mut queue = batcher.lock();
         let tickets: Vec<u64> = (0..100)
             .map(|job| {
@@ -515,7 +561,7 @@ mod tests {
 
     #[test]
     fn a_batch_carries_at_most_one_write_per_session() {
-        let batcher = Batcher::new(probe("SELECT 1"), Duration::from_secs(1));
+        let batcher = Batcher::new(probe("SELECT 1"), Duration::from_secs(1), InFlight::new(2));
         let mut queue = batcher.lock();
         let mut first = None;
         for job in [1000, 1, 1001, 2, 1002] {
@@ -538,7 +584,11 @@ mod tests {
     async fn two_hundred_jobs_on_one_connection_all_get_their_answer() {
         let pool = one_connection().await;
         let probe = probe("SELECT 1");
-        let batcher = Arc::new(Batcher::new(Arc::clone(&probe), Duration::from_secs(10)));
+        let batcher = Arc::new(Batcher::new(
+            Arc::clone(&probe),
+            Duration::from_secs(10),
+            InFlight::new(2),
+        ));
         let held = pool.acquire().await.expect("the only connection");
         let tasks = queue_jobs(&batcher, &pool, 0..200).await;
         drop(held);
@@ -555,7 +605,11 @@ mod tests {
     async fn a_job_whose_request_went_away_while_queued_never_runs() {
         let pool = one_connection().await;
         let probe = probe("SELECT 1");
-        let batcher = Arc::new(Batcher::new(Arc::clone(&probe), Duration::from_secs(10)));
+        let batcher = Arc::new(Batcher::new(
+            Arc::clone(&probe),
+            Duration::from_secs(10),
+            InFlight::new(2),
+        ));
         let held = pool.acquire().await.expect("the only connection");
         let tasks = queue_jobs(&batcher, &pool, 0..6).await;
         for task in &tasks[..3] {
@@ -580,7 +634,11 @@ mod tests {
             panics: true,
             ..Probe::default()
         });
-        let batcher = Arc::new(Batcher::new(probe, Duration::from_secs(10)));
+        let batcher = Arc::new(Batcher::new(
+            probe,
+            Duration::from_secs(10),
+            InFlight::new(2),
+        ));
         let held = pool.acquire().await.expect("the only connection");
         let tasks = queue_jobs(&batcher, &pool, 0..3).await;
         drop(held);
@@ -597,6 +655,7 @@ mod tests {
         let batcher = Arc::new(Batcher::new(
             probe("SELECT pg_sleep(30)"),
             Duration::from_millis(300),
+            InFlight::new(2),
         ));
         let started = Instant::now();
         let error = batcher
@@ -608,7 +667,11 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         // The batch's task gives up too, and closes its connection: the pool
         // serves the next request on a new one.
-        let quick = Arc::new(Batcher::new(probe("SELECT 1"), Duration::from_secs(10)));
+        let quick = Arc::new(Batcher::new(
+            probe("SELECT 1"),
+            Duration::from_secs(10),
+            InFlight::new(2),
+        ));
         let answer = quick
             .submit(&pool, 7, soon(Duration::from_secs(10)))
             .await
@@ -624,7 +687,11 @@ mod tests {
             short_by: 1,
             ..Probe::default()
         });
-        let batcher = Arc::new(Batcher::new(probe, Duration::from_secs(10)));
+        let batcher = Arc::new(Batcher::new(
+            probe,
+            Duration::from_secs(10),
+            InFlight::new(2),
+        ));
         let error = batcher
             .submit(&pool, 1, soon(Duration::from_secs(10)))
             .await
@@ -636,7 +703,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         let pool = one_connection().await;
-        let batcher = Arc::new(Batcher::new(probe("SELECT 1"), Duration::from_secs(10)));
+        let batcher = Arc::new(Batcher::new(
+            probe("SELECT 1"),
+            Duration::from_secs(10),
+            InFlight::new(2),
+        ));
         let held = pool.acquire().await.expect("the only connection");
         let tasks = queue_jobs(&batcher, &pool, 0..MAX_QUEUED as u32).await;
         let started = Instant::now();

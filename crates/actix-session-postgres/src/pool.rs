@@ -153,15 +153,18 @@ impl SessionPool {
     /// again). Connections open on first use, so this needs no database yet.
     ///
     /// A statement on these connections waits for a lock another
-    /// transaction holds at most `acquire_timeout` too (PostgreSQL's
-    /// `lock_timeout`, sent in the startup packet: no extra round trip): as
-    /// long as a request would wait for a connection, and no longer. The
-    /// store's statements never wait for a row in a shared batch (they skip
-    /// locked rows, see `store.rs`); this bounds, on the server's side, the
-    /// ones that then wait for their own row, and statements stuck behind a
-    /// table lock (a migration, say) after their request has given up.
+    /// transaction holds at most three quarters of `acquire_timeout`
+    /// (PostgreSQL's `lock_timeout`, sent in the startup packet: no extra
+    /// round trip). The store's statements never wait for a row in a shared
+    /// batch (they skip locked rows, see `store.rs`); this bounds the ones
+    /// that then wait for their own row, and statements behind a table lock
+    /// (a migration, say). Shorter than a request's wait (give the store the
+    /// same deadline, see [`PgSessionStore::with_deadline`](crate::PgSessionStore::with_deadline)),
+    /// so that such a write fails on the server, certainly not applied,
+    /// before its request gives up on it: otherwise it could still commit
+    /// after its request was told it failed.
     pub fn new(options: PgConnectOptions, max_size: usize, acquire_timeout: Duration) -> Self {
-        let lock_timeout = acquire_timeout.as_millis().max(1).to_string();
+        let lock_timeout = (acquire_timeout * 3 / 4).as_millis().max(1).to_string();
         let options = options.options([("lock_timeout", lock_timeout.as_str())]);
         let manager = PgManager {
             options,

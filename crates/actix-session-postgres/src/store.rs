@@ -60,7 +60,7 @@ use sqlx::PgConnection;
 use tokio::time::Instant;
 
 use crate::{
-    batch::{Batch, Batcher, Mode, Reply},
+    batch::{Batch, Batcher, InFlight, Mode, Reply},
     error::{StoreError, is_unique_violation},
     key,
     observe::{SharedObserver, Step, StepOutcome},
@@ -149,6 +149,7 @@ pub struct PgSessionStore {
     pool: SessionPool,
     policy: ExpiryPolicy,
     deadline: Duration,
+    statements_in_flight: usize,
     counters: Arc<[String]>,
     loads: Arc<Batcher<Loads>>,
     saves: Arc<Batcher<Saves>>,
@@ -164,6 +165,7 @@ impl std::fmt::Debug for PgSessionStore {
             .field("pool", &self.pool)
             .field("policy", &self.policy)
             .field("deadline", &self.deadline)
+            .field("statements_in_flight", &self.statements_in_flight)
             .field("counters", &self.counters)
             .finish_non_exhaustive()
     }
@@ -173,22 +175,52 @@ impl std::fmt::Debug for PgSessionStore {
 /// see [`PgSessionStore::with_deadline`].
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How many shared statements a store runs at once by default: see
+/// [`PgSessionStore::with_statements_in_flight`].
+pub const DEFAULT_STATEMENTS_IN_FLIGHT: usize = 2;
+
 impl PgSessionStore {
     /// A store that keeps sessions in `pool`'s database and ends them by `policy`.
     ///
     /// The database needs the store's schema first: see [`migrator`](crate::migrator).
     /// Steps report to the pool's observer ([`SessionPool::observed_by`]).
     pub fn new(pool: SessionPool, policy: ExpiryPolicy) -> Self {
+        let (loads, saves, updates) =
+            batchers(policy, DEFAULT_DEADLINE, DEFAULT_STATEMENTS_IN_FLIGHT);
         Self {
             pool,
             policy,
             deadline: DEFAULT_DEADLINE,
+            statements_in_flight: DEFAULT_STATEMENTS_IN_FLIGHT,
             counters: Arc::new([]),
-            loads: Arc::new(Batcher::new(Loads { policy }, DEFAULT_DEADLINE)),
-            saves: Arc::new(Batcher::new(Saves { policy }, DEFAULT_DEADLINE)),
-            updates: Arc::new(Batcher::new(Updates, DEFAULT_DEADLINE)),
+            loads,
+            saves,
+            updates,
             gone: Arc::new(GoneSessions::default()),
         }
+    }
+
+    /// The batchers again, for the current deadline and statement slots.
+    fn with_batchers(mut self) -> Self {
+        (self.loads, self.saves, self.updates) =
+            batchers(self.policy, self.deadline, self.statements_in_flight);
+        self
+    }
+
+    /// This store, running at most `statements` shared statements at once
+    /// (default [`DEFAULT_STATEMENTS_IN_FLIGHT`]), whatever the size of its
+    /// pool.
+    ///
+    /// A request that finds a slot free runs its statement at once; while
+    /// all are busy, requests queue and the next statement carries all of
+    /// them (see [`crate::batch`]). PostgreSQL's cost is mostly per
+    /// statement, so fewer, larger statements serve more requests: with a
+    /// slot per connection instead, a larger pool would make the store
+    /// slower. More slots help when PostgreSQL has cores to spare or is far
+    /// away (each statement then waits mostly on the network).
+    pub fn with_statements_in_flight(mut self, statements: usize) -> Self {
+        self.statements_in_flight = statements.max(1);
+        self.with_batchers()
     }
 
     /// This store, with `names` merged by addition when concurrent requests
@@ -222,20 +254,7 @@ impl PgSessionStore {
     /// with a `503`.
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
-        self.loads = Arc::new(Batcher::new(
-            Loads {
-                policy: self.policy,
-            },
-            deadline,
-        ));
-        self.saves = Arc::new(Batcher::new(
-            Saves {
-                policy: self.policy,
-            },
-            deadline,
-        ));
-        self.updates = Arc::new(Batcher::new(Updates, deadline));
-        self
+        self.with_batchers()
     }
 
     /// The expiry policy this store applies.
@@ -516,6 +535,23 @@ impl SessionStore for PgSessionStore {
         }
         Ok(())
     }
+}
+
+/// A store's three batchers: loads, saves, updates.
+type Batchers = (
+    Arc<Batcher<Loads>>,
+    Arc<Batcher<Saves>>,
+    Arc<Batcher<Updates>>,
+);
+
+/// The three batchers of a store, sharing `statements` slots.
+fn batchers(policy: ExpiryPolicy, deadline: Duration, statements: usize) -> Batchers {
+    let in_flight = InFlight::new(statements);
+    (
+        Arc::new(Batcher::new(Loads { policy }, deadline, in_flight.clone())),
+        Arc::new(Batcher::new(Saves { policy }, deadline, in_flight.clone())),
+        Arc::new(Batcher::new(Updates, deadline, in_flight)),
+    )
 }
 
 /// A live session's row as `load` finds it.
