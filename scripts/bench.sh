@@ -174,8 +174,22 @@ done
 for value in $PEER_LIST; do
     [[ " $ALL_PEERS " == *" $value "* ]] || die "BENCH_PEER_LIST: unknown peer '$value' (known: $ALL_PEERS)"
 done
+# Each entry: KIND[:LABEL[:BINARY[:NAME=VALUE,...]]], KIND app or this-store.
+declare -A SWEEP_KIND SWEEP_BINARY SWEEP_ENV SWEEP_INDEX
+SWEEP_LABELS=()
 for value in $POOL_SWEEP_SERVERS; do
-    [[ $value == app || $value == this-store ]] || die "BENCH_POOL_SWEEP_SERVERS: 'app' and/or 'this-store', got '$value'"
+    IFS=: read -r kind label binary env <<<"$value"
+    [[ $kind == app || $kind == this-store ]] ||
+        die "BENCH_POOL_SWEEP_SERVERS: entries start with 'app' or 'this-store', got '$value'"
+    label=${label:-$kind}
+    [[ $label =~ ^[A-Za-z0-9._-]+$ ]] || die "BENCH_POOL_SWEEP_SERVERS: a label of letters, digits, '.', '_', '-', got '$label'"
+    [[ -z ${SWEEP_KIND[$label]:-} ]] || die "BENCH_POOL_SWEEP_SERVERS: the label '$label' twice"
+    [[ -z $binary || -x $binary ]] || die "BENCH_POOL_SWEEP_SERVERS: no executable at $binary"
+    for word in ${env//,/ }; do
+        [[ $word =~ ^[A-Z_][A-Z0-9_]*= ]] || die "BENCH_POOL_SWEEP_SERVERS: settings are NAME=VALUE, got '$word'"
+    done
+    SWEEP_KIND[$label]=$kind SWEEP_BINARY[$label]=$binary SWEEP_ENV[$label]=${env//,/ } SWEEP_INDEX[$label]=${#SWEEP_LABELS[@]}
+    SWEEP_LABELS+=("$label")
 done
 [[ $VARIANT_NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "BENCH_VARIANT_NAME: letters, digits, '.', '_' and '-' only, got '$VARIANT_NAME'"
 for value in $VARIANT_ENV; do
@@ -439,11 +453,15 @@ checkpoint() {
 # SERVER_DB (the database, or empty).
 start_server() {
     local name=$1 binary=$2 deadline url=
+    stop_server # one server at a time
     SERVER_DB=$3
     shift 3
     if [[ $SERVER_DB == - ]]; then SERVER_DB=; else url=$(db_url "$SERVER_DB"); fi
     SERVER_NAME=$name
     SERVER_LOG=$WORK/$name.log
+    # Emptied here, not only by the redirection below (which happens in the
+    # background): a restarted server's old address must not be read as its new one.
+    : >"$SERVER_LOG"
     (
         cd "$WORK"
         exec env DATABASE_URL="$url" BIND_ADDR=127.0.0.1:0 "$@" "$binary"
@@ -948,6 +966,7 @@ side_run() {
     fi
 }
 
+stop_server
 if ((${#SIDE[@]} > 0)); then
     # Round 1 of the app is its run of section 1.
     for s in "${SCENARIOS[@]}"; do
@@ -1006,29 +1025,50 @@ stop_server
 
 # --- 5. pool sweep -----------------------------------------------------------------
 
-declare -A SWEEP # "server.size.scenario": req/s of each round, space-separated; ".p99": p99 (us)
+declare -A SWEEP      # "label.size.scenario": req/s of each round, space-separated; ".p99": p99 (us)
+declare -A SWEEP_KEEP # "label": the highest session id of an app build's own sessions
 if [[ -n $POOL_SWEEP ]]; then
     sizes=($POOL_SWEEP)
-    servers=($POOL_SWEEP_SERVERS)
+    servers=("${SWEEP_LABELS[@]}")
     for round in $(seq "$POOL_SWEEP_ROUNDS"); do
         # Each round starts at the next size, so no size always runs first.
         for i in "${!sizes[@]}"; do
             size=${sizes[$(((i + round - 1) % ${#sizes[@]}))]}
             for j in "${!servers[@]}"; do
                 server=${servers[$(((j + round - 1) % ${#servers[@]}))]}
-                db=
-                if [[ $server == app ]]; then
-                    start_app DATABASE_MAX_CONNECTIONS="$size"
+                drop=
+                # shellcheck disable=SC2086 # the entry's settings are a list of words
+                if [[ ${SWEEP_KIND[$server]} == app && -z ${SWEEP_BINARY[$server]} ]]; then
+                    # This build: on the app's database, with its sessions.
+                    start_app DATABASE_MAX_CONNECTIONS="$size" ${SWEEP_ENV[$server]}
                     cookies=$WORK/cookies.txt
+                    keep=$MAX_ID
+                elif [[ ${SWEEP_KIND[$server]} == app ]]; then
+                    # Another build: on a database of its own (kept over the rounds), with its own sessions.
+                    db=${APP_DB}_sw${SWEEP_INDEX[$server]}
+                    [[ " ${DATABASES[*]} " == *" $db "* ]] || DATABASES+=("$db")
+                    start_server "app-$server" "${SWEEP_BINARY[$server]}" "$db" SESSION_SECRET="$APP_SECRET" \
+                        RUST_LOG="$APP_RUST_LOG" DATABASE_MAX_CONNECTIONS="$size" ${SWEEP_ENV[$server]}
+                    cookies=$WORK/cookies-sw-$server.txt
+                    if [[ -z ${SWEEP_KEEP[$server]:-} ]]; then
+                        create_sessions "$SESSIONS" "$cookies"
+                        SWEEP_KEEP[$server]=$(psql_server -c "SELECT max(id) FROM sessions")
+                    fi
+                    keep=${SWEEP_KEEP[$server]}
+                else
+                    # this-store: a fresh database each time (its key changes at every start).
+                    drop=${APP_DB}_sweep
+                    DATABASES+=("$drop")
+                    psql_admin -c "CREATE DATABASE \"$drop\"" >/dev/null
+                    start_server "this-store-$server" "${SWEEP_BINARY[$server]:-$TOOLS_BIN/this-store}" "$drop" \
+                        POOL_SIZE="$size" ${SWEEP_ENV[$server]}
+                    cookies=$WORK/cookies-sweep.txt
+                    create_sessions "$SESSIONS" "$cookies"
+                fi
+                if [[ ${SWEEP_KIND[$server]} == app ]]; then
                     # How the app split the budget, from its startup line.
                     SWEEP[$server.$size.per_pool]=$(grep -o -m 1 'session pool(s) of [0-9]*' "$SERVER_LOG" | grep -o '[0-9]*$' || echo '?')
                 else
-                    db=${APP_DB}_sweep
-                    DATABASES+=("$db")
-                    psql_admin -c "CREATE DATABASE \"$db\"" >/dev/null
-                    start_server this-store "$TOOLS_BIN/this-store" "$db" POOL_SIZE="$size"
-                    cookies=$WORK/cookies-sweep.txt
-                    create_sessions "$SESSIONS" "$cookies"
                     workers=$(grep -o -m 1 '^[0-9]* workers' "$SERVER_LOG" | grep -o '^[0-9]*' || echo 1)
                     SWEEP[$server.$size.per_pool]=$(awk -v n="$size" -v w="$workers" 'BEGIN { p = n / w; printf (p == int(p)) ? "%d" : "%.1f", p }')
                 fi
@@ -1045,10 +1085,10 @@ if [[ -n $POOL_SWEEP ]]; then
                 done
                 say "$line"
                 stop_server
-                if [[ -n $db ]]; then
-                    drop_database "$db"
+                if [[ -n $drop ]]; then
+                    drop_database "$drop"
                 else
-                    psql_app -c "DELETE FROM sessions WHERE id > $MAX_ID" -c "VACUUM ANALYZE sessions" >/dev/null
+                    psql_server -c "DELETE FROM sessions WHERE id > $keep" -c "VACUUM ANALYZE sessions" >/dev/null
                 fi
             done
         done
@@ -1104,8 +1144,13 @@ if [[ $GROWTH == 1 ]]; then
     # tens of millions of rows one by one would take longer than the run.)
     say "pruning run: replacing the filler with $GROWTH_EXPIRED expired sessions"
     started=$SECONDS
-    psql_app -c "BEGIN" -c "CREATE TEMPORARY TABLE kept ON COMMIT DROP AS SELECT * FROM sessions WHERE id <= $MAX_ID" \
-        -c "TRUNCATE sessions" -c "INSERT INTO sessions OVERRIDING SYSTEM VALUE SELECT * FROM kept" -c "COMMIT" >/dev/null
+    # Every column but the generated ones (PostgreSQL computes those again).
+    columns=$(psql_app -c "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
+        FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'sessions' AND is_generated = 'NEVER'")
+    psql_app -c "BEGIN" -c "CREATE TEMPORARY TABLE kept ON COMMIT DROP AS SELECT $columns FROM sessions WHERE id <= $MAX_ID" \
+        -c "TRUNCATE sessions" -c "INSERT INTO sessions ($columns) OVERRIDING SYSTEM VALUE SELECT $columns FROM kept" \
+        -c "COMMIT" >/dev/null
     # Sorted by key_hash as above; expiry times in the same order, one
     # millisecond apart, so both indexes fill in order.
     for ((from = 1; from <= GROWTH_EXPIRED; from += FILL_CHUNK)); do
@@ -1339,48 +1384,60 @@ row() { printf "| %-46s | %8s | %6s | %9s | %9s | %6s | %9s |\n" "$@"; }
         echo "| server | connections in all | session connections per worker | GET / req/s | GET / p99 | GET /visits req/s | first visit req/s | rounds (GET /) |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         : >"$WORK/pool.dat"
-        for server in $POOL_SWEEP_SERVERS; do
-            title="session-demo (DATABASE_MAX_CONNECTIONS)"
-            [[ $server == app ]] || title="this-store (POOL_SIZE)"
+        sweep_title() { # LABEL -> how the table and the chart name it
+            local label=$1 title
+            title=$([[ ${SWEEP_KIND[$label]} == app ]] && echo "session-demo" || echo "this-store")
+            [[ $label == "${SWEEP_KIND[$label]}" ]] || title+=" $label"
+            [[ -z ${SWEEP_ENV[$label]} ]] || title+=" (${SWEEP_ENV[$label]})"
+            echo "$title"
+        }
+        for server in "${SWEEP_LABELS[@]}"; do
             for size in $POOL_SWEEP; do
                 k=$server.$size
-                echo "| $title | $size | ${SWEEP[$k.per_pool]} | $(num "$(median ${SWEEP[$k.counter]})") |" \
+                echo "| $(sweep_title "$server") | $size | ${SWEEP[$k.per_pool]} | $(num "$(median ${SWEEP[$k.counter]})") |" \
                     "$(ms "$(median ${SWEEP[$k.counter.p99]})") ms | $(num "$(median ${SWEEP[$k.visits]})") |" \
                     "$(num "$(median ${SWEEP[$k.first]})") | ${SWEEP[$k.counter]}|"
             done
         done
         for size in $POOL_SWEEP; do
             line=$size
-            for server in app this-store; do
-                for s in "${SCENARIOS[@]}"; do
-                    if [[ -n ${SWEEP[$server.$size.$s]:-} ]]; then line+=" $(median ${SWEEP[$server.$size.$s]})"; else line+=" ?"; fi
-                done
+            for server in "${SWEEP_LABELS[@]}"; do
+                for s in "${SCENARIOS[@]}"; do line+=" $(median ${SWEEP[$server.$size.$s]})"; done
             done
             echo "$line" >>"$WORK/pool.dat"
         done
         echo
-        echo "session connections per worker: the app gives its session pools a quarter of DATABASE_MAX_CONNECTIONS (at least one per worker," \
-            "fewer pools than workers below that); this-store gives all of POOL_SIZE to its WorkerPools."
+        echo "connections in all: the app's DATABASE_MAX_CONNECTIONS, of which its session pools get a quarter (at least one per worker," \
+            "fewer pools than workers below that); this-store's POOL_SIZE, all for its WorkerPools."
+        for server in "${SWEEP_LABELS[@]}"; do
+            [[ -z ${SWEEP_BINARY[$server]} ]] || echo "$server: the build ${SWEEP_BINARY[$server]}"
+        done
+        # One line per server and scenario: colour by scenario, dashes and points by server.
+        plot= column=2 n=0
+        colours=('#1b7f79' '#3b4cc0' '#b8860b')
+        for server in "${SWEEP_LABELS[@]}"; do
+            for si in 0 1 2; do
+                plot+="${plot:+, }'$WORK/pool.dat' using 1:$column with linespoints lw 2 dt $((n + 1)) pt $((2 * n + 5 + si))"
+                plot+=" lc rgb '${colours[$si]}' title '$(sweep_title "$server" | sed "s/'//g") ${SCENARIOS[$si]/counter/GET \/}'"
+                column=$((column + 1))
+            done
+            n=$((n + 1))
+        done
         mkdir -p "$(dirname "$POOL_CHART")"
         gnuplot <<GNUPLOT || warn "gnuplot failed; no pool chart"
-set terminal svg size 800,460 dynamic font 'sans,12' background '#ffffff'
+set terminal svg size 860,520 dynamic font 'sans,12' background '#ffffff'
 set output '$POOL_CHART'
 set title "Throughput against the connection pool's size\n{/*0.8 wrk -t$THREADS -c$CONNECTIONS, ${POOL_SWEEP_S}s runs, medians of $POOL_SWEEP_ROUNDS rounds, $(date -u '+%Y-%m-%d'), $(nproc) cores, PostgreSQL $PG_VERSION}"
 set logscale x 2
-set xtics ($(echo "$POOL_SWEEP" | sed -E 's/([0-9]+)/"\1" \1/g; s/ "/, "/g'))
-set xlabel 'connections in all (app: DATABASE\_MAX\_CONNECTIONS; this-store: POOL\_SIZE)'
+set xtics ($(echo $POOL_SWEEP | sed -E 's/([0-9]+)/"\1" \1/g; s/ "/, "/g'))
+set xlabel 'connections in all (session-demo: DATABASE\_MAX\_CONNECTIONS; this-store: POOL\_SIZE)'
 set ylabel 'requests per second'
 set yrange [0:*]
 set grid xtics ytics lc rgb '#dddddd'
-set key outside bottom center horizontal maxrows 2
+set key outside bottom center horizontal maxcols 3
 set offsets graph 0.05, graph 0.05, 0, 0
 set datafile missing '?'
-plot '$WORK/pool.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1b7f79' title 'app GET /', \
-     '' using 1:3 with linespoints lw 2 pt 5 lc rgb '#3b4cc0' title 'app GET /visits', \
-     '' using 1:4 with linespoints lw 2 pt 9 lc rgb '#b8860b' title 'app first visit', \
-     '' using 1:5 with linespoints lw 2 dt 2 pt 6 lc rgb '#1b7f79' title 'this-store GET /', \
-     '' using 1:6 with linespoints lw 2 dt 2 pt 4 lc rgb '#3b4cc0' title 'this-store GET /visits', \
-     '' using 1:7 with linespoints lw 2 dt 2 pt 8 lc rgb '#b8860b' title 'this-store first visit'
+plot $plot
 GNUPLOT
         [[ -s $POOL_CHART ]] && echo "chart: $POOL_CHART"
     fi

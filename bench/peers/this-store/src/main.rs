@@ -17,12 +17,16 @@
 //!   environment; the bound address is printed as `listening on http://ADDR`.
 //!
 //! `POOL_SIZE` (default 16): the connections of all the workers' pools
-//! together; the benchmark's pool sweep sets it.
+//! together; the benchmark's pool sweep sets it. `STATEMENTS_IN_FLIGHT`
+//! (default: the crate's, `DEFAULT_STATEMENTS_IN_FLIGHT`): the shared
+//! statements each worker's store runs at once, to measure other values.
 
 use std::time::Duration;
 
 use actix_session::{Session, SessionMiddleware};
-use actix_session_postgres::{ExpiryPolicy, PgSessionStore, WorkerPools};
+use actix_session_postgres::{
+    DEFAULT_STATEMENTS_IN_FLIGHT, ExpiryPolicy, PgSessionStore, WorkerPools,
+};
 use actix_web::{App, HttpResponse, HttpServer, cookie::Key, web};
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
 
@@ -50,18 +54,25 @@ async fn visits(session: Session) -> actix_web::Result<HttpResponse> {
         .body(format!("{{\"visits\":{visits}}}")))
 }
 
-#[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let database_url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
-    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-    let pool_size = match std::env::var("POOL_SIZE") {
+/// The whole number above 0 in environment variable `name`, if it is set.
+fn whole_number(name: &str) -> Result<Option<usize>, String> {
+    match std::env::var(name) {
         Ok(text) => text
             .parse::<usize>()
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("POOL_SIZE must be a whole number above 0, got {text:?}"))?,
-        Err(_) => DEFAULT_POOL_SIZE,
-    };
+            .map(Some)
+            .ok_or_else(|| format!("{name} must be a whole number above 0, got {text:?}")),
+        Err(_) => Ok(None),
+    }
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let database_url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
+    let bind = std::env::var("BIND_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+    let pool_size = whole_number("POOL_SIZE")?.unwrap_or(DEFAULT_POOL_SIZE);
+    let in_flight = whole_number("STATEMENTS_IN_FLIGHT")?.unwrap_or(DEFAULT_STATEMENTS_IN_FLIGHT);
 
     let options: PgConnectOptions = database_url.parse()?;
     let mut connection = PgConnection::connect_with(&options).await?;
@@ -74,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let pools = WorkerPools::new(options, workers, pool_size, ACQUIRE_TIMEOUT);
     eprintln!(
-        "{workers} workers, {} connections in all",
+        "{workers} workers, {} connections in all, {in_flight} statements in flight per worker",
         pools.max_connections()
     );
     // A fresh key per start: the benchmark needs no session to outlive the process.
@@ -83,7 +94,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = HttpServer::new(move || {
         // Runs once in each worker thread: each worker's store on its own pool.
         let store = PgSessionStore::new(pools.for_new_worker(), ExpiryPolicy::default())
-            .with_counters([VISITS]);
+            .with_counters([VISITS])
+            .with_statements_in_flight(in_flight);
         App::new()
             .wrap(SessionMiddleware::new(store, key.clone()))
             .route("/", web::get().to(counter))
