@@ -484,17 +484,27 @@ start_server() {
 # pruning task's report (the pruning run reads it); no per-request lines.
 APP_RUST_LOG=warn,session_demo::startup=info,session_demo::housekeeping=info
 APP_SECRET=$(head -c 72 /dev/urandom | base64 | tr -d '\n')
+# The one setting the benchmark changes: the load comes from one address, and
+# the app allows an address 60 new sessions at once, then one a second
+# (src/limits.rs). So the app stands behind a trusted proxy, as in production
+# (deploy/production.env), and every request names its client in
+# X-Forwarded-For (scripts/bench/rotate.lua): a session keeps one address, and
+# first visits come from 65,536 addresses per wrk thread. The other servers get
+# the same header and ignore it.
+APP_TRUSTED_PROXIES=127.0.0.1
+export BENCH_CLIENTS=65536
 start_app() {
     # The app creates its database; from here on, cleanup drops it.
     [[ " ${DATABASES[*]} " == *" $APP_DB "* ]] || DATABASES+=("$APP_DB")
-    start_server app "$APP_BINARY" "$APP_DB" SESSION_SECRET="$APP_SECRET" RUST_LOG="$APP_RUST_LOG" "$@"
+    start_server app "$APP_BINARY" "$APP_DB" SESSION_SECRET="$APP_SECRET" RUST_LOG="$APP_RUST_LOG" \
+        TRUSTED_PROXIES="$APP_TRUSTED_PROXIES" "$@"
 }
 
 # start_variant DATABASE: the variant of the app (BENCH_VARIANT_*) on its own database.
 start_variant() {
     [[ " ${DATABASES[*]} " == *" $1 "* ]] || DATABASES+=("$1")
     start_server "$VARIANT_NAME" "${VARIANT_BINARY:-$APP_BINARY}" "$1" SESSION_SECRET="$APP_SECRET" \
-        RUST_LOG="$APP_RUST_LOG" $VARIANT_ENV
+        RUST_LOG="$APP_RUST_LOG" TRUSTED_PROXIES="$APP_TRUSTED_PROXIES" $VARIANT_ENV
 }
 
 # A server's memory: VmRSS now or VmHWM (the peak so far), in MiB.
@@ -573,11 +583,15 @@ stop_redis() {
 create_sessions() {
     local count=$1 file=$2 got probe
     say "creating $count sessions on $SERVER_NAME (GET / without a cookie, 8 at a time)"
-    for _ in $(seq "$count"); do
-        printf 'url = "%s/"\noutput = "/dev/null"\n' "$SERVER_URL"
+    # One transfer per session, each from a client address of its own (a
+    # header is not a per-URL option in a config file: `next` starts a transfer).
+    for n in $(seq 0 $((count - 1))); do
+        ((n == 0)) || echo next
+        printf 'url = "%s/"\noutput = "/dev/null"\nheader = "X-Forwarded-For: 10.255.%d.%d"\n' \
+            "$SERVER_URL" $((n / 256 % 256)) $((n % 256))
+        printf 'silent\nshow-error\nfail\nmax-time = 30\nwrite-out = "%%header{set-cookie}\\n"\n'
     done >"$WORK/sessions.curl"
-    run_bounded 300 curl --silent --no-progress-meter --show-error --fail --max-time 30 \
-        --parallel --parallel-max 8 --write-out '%header{set-cookie}\n' \
+    run_bounded 300 curl --parallel --parallel-max 8 \
         --config "$WORK/sessions.curl" >"$WORK/set-cookie.txt" 2>"$WORK/curl.log" ||
         die "creating sessions failed: $(head -n 5 "$WORK/curl.log")"
     # Keep the name=value pair of each Set-Cookie (the session cookie is the only one).
@@ -1265,7 +1279,7 @@ row() { printf "| %-46s | %8s | %6s | %9s | %9s | %6s | %9s |\n" "$@"; }
     echo "session-demo benchmark: $(if [[ -n ${BENCH_APP_BINARY:-} ]]; then echo "the build $BENCH_APP_BINARY"; else git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'; fi), $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine: $(nproc) cores, PostgreSQL $PG_VERSION ($PG_DURABILITY)"
     echo "closed loop: wrk -t$THREADS -c$CONNECTIONS -d${DURATION_S}s over $SESSIONS sessions (cookies round-robin); pgbench -M prepared -c$PGBENCH_CLIENTS -j$PGBENCH_JOBS -T$DURATION_S"
-    echo "app settings: ${APP_SETTINGS:-the defaults}"
+    echo "app settings: ${APP_SETTINGS:-the defaults}, but TRUSTED_PROXIES=$APP_TRUSTED_PROXIES: every request names one of $BENCH_CLIENTS client addresses per wrk thread in X-Forwarded-For (the new-session limit is per address)"
     echo
     echo "## The app against its limits (PostgreSQL alone running the same statements)"
     echo

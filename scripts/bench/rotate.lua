@@ -4,8 +4,15 @@
 -- request carries one of those session cookies, round-robin. Thread i of
 -- BENCH_THREADS takes cookies i, i+T, i+2T, ... so no two threads share a
 -- session, and within a thread a session comes round again only after all the
--- thread's other sessions. Without BENCH_COOKIES, `request` is not defined and
--- wrk sends its one static request (no cookie: first visits).
+-- thread's other sessions. Without BENCH_COOKIES every request is a first
+-- visit (no cookie).
+--
+-- With BENCH_CLIENTS set to N (the app stands behind a trusted proxy, see
+-- bench.sh), every request also says which of N client addresses it comes
+-- from, `X-Forwarded-For: 10.T.x.y`, T the thread: a cookie keeps one address,
+-- and first visits cycle through the thread's N addresses, as many browsers
+-- would. (The app allows each address 60 new sessions at once, then one a
+-- second: from one address the first-visit scenario would measure 429s.)
 --
 -- `done` prints one machine-readable line that bench.sh parses:
 --   BENCH requests=... duration_us=... p50_us=... p99_us=... ... status=...
@@ -21,8 +28,24 @@ function setup(thread)
    next_thread_id = next_thread_id + 1
 end
 
+local clients = tonumber(os.getenv("BENCH_CLIENTS") or "0")
+
 local requests = nil
 local index = 1
+
+-- The headers of a request from client number n of this thread.
+local function headers_for(n, cookie)
+   local headers = {}
+   if cookie then
+      headers["Cookie"] = cookie
+   end
+   if clients > 0 then
+      local c = n % clients
+      headers["X-Forwarded-For"] = string.format("10.%d.%d.%d",
+         tonumber(thread_id or 0) % 256, math.floor(c / 256) % 256, c % 256)
+   end
+   return headers
+end
 
 -- Built lazily, inside the thread's own Lua state, after wrk.init has set the
 -- Host header (wrk also calls request() once in the main state to check it).
@@ -33,7 +56,7 @@ local function build_requests()
    for line in io.lines(cookie_file) do
       if line ~= "" then
          if n % threads == mine then
-            requests[#requests + 1] = wrk.format(nil, nil, { ["Cookie"] = line })
+            requests[#requests + 1] = wrk.format(nil, nil, headers_for(#requests, line))
          end
          n = n + 1
       end
@@ -43,10 +66,22 @@ local function build_requests()
    end
 end
 
-if cookie_file and cookie_file ~= "" then
+-- First visits from many clients: one request per client address, no cookie.
+local function build_first_visits()
+   requests = {}
+   for n = 0, clients - 1 do
+      requests[#requests + 1] = wrk.format(nil, nil, headers_for(n, nil))
+   end
+end
+
+if (cookie_file and cookie_file ~= "") or clients > 0 then
    function request()
       if requests == nil then
-         build_requests()
+         if cookie_file and cookie_file ~= "" then
+            build_requests()
+         else
+            build_first_visits()
+         end
       end
       local r = requests[index]
       index = index % #requests + 1
