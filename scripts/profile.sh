@@ -50,7 +50,10 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | sed -E 's/.*"target_direc
 APP=$TARGET/release/session-demo
 
 say "starting the app on a fresh database $DB"
-env DATABASE_URL="$SERVER/$DB" BIND_ADDR=127.0.0.1:0 RUST_LOG=warn,session_demo::startup=info \
+# As in scripts/bench.sh: behind a trusted proxy, each request from a client
+# address of its own (the app limits new sessions per address).
+export BENCH_CLIENTS=65536
+env DATABASE_URL="$SERVER/$DB" BIND_ADDR=127.0.0.1:0 RUST_LOG=warn,session_demo::startup=info TRUSTED_PROXIES=127.0.0.1 \
     SESSION_SECRET="$(head -c 72 /dev/urandom | base64 | tr -d '\n')" \
     "$APP" >"$WORK/app.out" 2>"$WORK/app.log" &
 APP_PID=$!
@@ -64,9 +67,12 @@ done
 [[ -n $URL ]] || die "the app did not report its address"
 
 say "creating $SESSIONS sessions"
-for _ in $(seq "$SESSIONS"); do printf 'url = "%s/"\noutput = "/dev/null"\n' "$URL"; done >"$WORK/sessions.curl"
-curl --silent --show-error --fail --parallel --parallel-max 8 --write-out '%header{set-cookie}\n' \
-    --config "$WORK/sessions.curl" | cut -d';' -f1 | grep -v '^$' >"$WORK/cookies.txt"
+for n in $(seq 0 $((SESSIONS - 1))); do
+    ((n == 0)) || echo next
+    printf 'url = "%s/"\noutput = "/dev/null"\nheader = "X-Forwarded-For: 10.255.%d.%d"\n' "$URL" $((n / 256)) $((n % 256))
+    printf 'silent\nshow-error\nfail\nwrite-out = "%%header{set-cookie}\\n"\n'
+done >"$WORK/sessions.curl"
+curl --parallel --parallel-max 8 --config "$WORK/sessions.curl" | cut -d';' -f1 | grep -v '^$' >"$WORK/cookies.txt"
 
 drive() {
     BENCH_COOKIES=$WORK/cookies.txt BENCH_THREADS=2 wrk --threads 2 --connections 64 \
@@ -80,6 +86,7 @@ sleep 1
 perf record --quiet -a -e cpu-clock -F 999 -o "$WORK/perf.data" -- sleep $((SECONDS_TO_RUN - 2)) 2>/dev/null
 wait "$WRK_PID"
 
+set +o pipefail # head ends each report early, on purpose
 echo "## Profile of GET $PATH_TO_DRIVE ($(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
 echo "wrk -t2 -c64 over $SESSIONS sessions: $(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.txt") req/s"
